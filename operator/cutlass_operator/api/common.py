@@ -1,0 +1,110 @@
+"""Pieces shared by both kinds: the camelCase model base, metadata, conditions and the status shape.
+
+Status follows the shape users know from ACK and Crossplane: a list of typed conditions, the
+generation the status describes, a one-word phase, the outputs a user needs and the last plan.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+GROUP: Final = "cutlass.tech"
+VERSION: Final = "v1alpha1"
+# Spelled out rather than formatted from the two above, so type checkers see the literal that the
+# kinds' `apiVersion: Literal[...]` fields require.
+API_VERSION: Final = "cutlass.tech/v1alpha1"
+
+AWS_REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-\d$"
+NAME_PATTERN = r"^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$"
+
+
+class CamelModel(BaseModel):
+    """Base for spec models: camelCase on the wire, unknown fields rejected (typos are errors)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+class StatusModel(BaseModel):
+    """Base for status models: camelCase, tolerant of fields written by newer operator versions."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class ObjectMeta(BaseModel):
+    """The part of Kubernetes metadata the operator reads."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    namespace: str = "default"
+    generation: int = 1
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(StatusModel):
+    """One observation of the resource's state, in the shape of metav1.Condition."""
+
+    type: str = Field(description="Condition type, e.g. Ready, Synced, NetworkReady.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(description="One CamelCase word saying why, e.g. AccountMismatch.")
+    message: str = Field(default="", description="What happened and, when it fails, what to fix.")
+    last_transition_time: str | None = Field(default=None, description="When the status last changed (RFC 3339).")
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation this condition was computed for."
+    )
+
+
+class PlanSummary(StatusModel):
+    """What the last reconcile found to change, in the form `cutlass plan` prints it."""
+
+    create: int = Field(default=0, description="Resources to create.")
+    update: int = Field(default=0, description="Resources to change in place.")
+    delete: int = Field(default=0, description="Resources to delete.")
+    changes: list[str] = Field(
+        default_factory=list, description="One line per change: action, kind, name and changed fields."
+    )
+
+
+class CommonStatus(StatusModel):
+    phase: str | None = Field(
+        default=None, description="Pending, Reconciling, Ready, Failed, Deleting or WaitingForDependency."
+    )
+    observed_generation: int | None = Field(default=None, description="The metadata.generation the status describes.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Typed conditions, at most one per type.",
+        # The metav1.Condition convention: keyed by type, so merges and kubectl treat it as a map.
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    outputs: dict[str, Any] = Field(
+        default_factory=dict, description="Identifiers, ARNs and URLs of what the operator built."
+    )
+    plan: PlanSummary | None = Field(default=None, description="What the last reconcile changed.")
+    last_reconcile_time: str | None = Field(default=None, description="When the last reconcile finished.")
+
+    def condition(self, type_: str) -> Condition | None:
+        return next((c for c in self.conditions if c.type == type_), None)
+
+    def is_true(self, type_: str) -> bool:
+        cond = self.condition(type_)
+        return cond is not None and cond.status == ConditionStatus.TRUE
+
+
+def explain(exc: ValidationError) -> str:
+    """One line per problem, each naming the field by its path in the manifest (camelCase)."""
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())

@@ -1,0 +1,173 @@
+"""`CutlassEnvironment`: one environment, which is one AWS account (dev, staging, prod).
+
+The environment owns what is account-wide: the credentials and the account guard, and (in later
+layers) the global tables and the DNS zone. Its tier carries the seed's sizing defaults, which a
+region may override field by field.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from cutlass_operator.api.common import (
+    API_VERSION,
+    AWS_REGION_PATTERN,
+    CamelModel,
+    CommonStatus,
+    ObjectMeta,
+    StatusModel,
+)
+
+
+class Tier(StrEnum):
+    DEV = "dev"
+    STAGING = "staging"
+    PROD = "prod"
+
+
+class TierSettings(CamelModel):
+    """Sizing and hardening knobs; unset fields take the tier's default."""
+
+    lambda_memory_size: int | None = Field(
+        default=None, ge=128, le=10240, description="Lambda memory in MB (tier default: 256/512/1024)."
+    )
+    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365] | None = Field(
+        default=None, description="CloudWatch Logs retention in days (tier default: 7/14/30)."
+    )
+    detailed_monitoring: bool | None = Field(
+        default=None, description="Detailed monitoring and alarms (tier default: off for dev, on otherwise)."
+    )
+    enhanced_security: bool | None = Field(
+        default=None, description="Flow logs, advanced security and the like (tier default: prod only)."
+    )
+
+
+class ResolvedSettings(CamelModel):
+    lambda_memory_size: int
+    log_retention_days: int
+    detailed_monitoring: bool
+    enhanced_security: bool
+
+
+TIER_DEFAULTS: dict[Tier, ResolvedSettings] = {
+    Tier.DEV: ResolvedSettings(
+        lambda_memory_size=256, log_retention_days=7, detailed_monitoring=False, enhanced_security=False
+    ),
+    Tier.STAGING: ResolvedSettings(
+        lambda_memory_size=512, log_retention_days=14, detailed_monitoring=True, enhanced_security=False
+    ),
+    Tier.PROD: ResolvedSettings(
+        lambda_memory_size=1024, log_retention_days=30, detailed_monitoring=True, enhanced_security=True
+    ),
+}
+
+
+def resolve_settings(tier: Tier, *layers: TierSettings | None) -> ResolvedSettings:
+    """The tier's defaults, overridden by each later layer's set fields (environment, then region)."""
+    merged = TIER_DEFAULTS[tier].model_dump()
+    for layer in layers:
+        if layer is not None:
+            merged.update({k: v for k, v in layer.model_dump().items() if v is not None})
+    return ResolvedSettings.model_validate(merged)
+
+
+class CredentialsSource(StrEnum):
+    DEFAULT = "Default"
+    SECRET = "Secret"
+    ASSUME_ROLE = "AssumeRole"
+
+
+class SecretKeyRef(CamelModel):
+    name: str = Field(min_length=1, description="Name of a Secret in the environment's namespace.")
+    access_key_id_key: str = Field(default="aws_access_key_id", description="Key holding the access key id.")
+    secret_access_key_key: str = Field(
+        default="aws_secret_access_key", description="Key holding the secret access key."
+    )
+    session_token_key: str = Field(
+        default="aws_session_token", description="Key holding a session token, if the Secret has one."
+    )
+
+
+class Credentials(CamelModel):
+    """How the operator gets credentials for this environment's account."""
+
+    source: CredentialsSource = Field(
+        default=CredentialsSource.DEFAULT,
+        description=(
+            "Default: the operator's own chain (IRSA, instance profile, environment); "
+            "Secret: static keys from secretRef; AssumeRole: assume roleArn from the operator's chain."
+        ),
+    )
+    secret_ref: SecretKeyRef | None = Field(default=None, description="Required when source is Secret.")
+    role_arn: str | None = Field(
+        default=None,
+        pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$",
+        description="Role to assume; required when source is AssumeRole, optional with Secret.",
+    )
+    external_id: str | None = Field(default=None, min_length=2, max_length=1224, description="ExternalId.")
+    session_name: str = Field(default="cutlass-operator", description="Role session name (CloudTrail).")
+
+    @model_validator(mode="after")
+    def _source_has_its_fields(self) -> Credentials:
+        if self.source == CredentialsSource.SECRET and self.secret_ref is None:
+            raise ValueError("credentials.secretRef is required when credentials.source is Secret")
+        if self.source == CredentialsSource.ASSUME_ROLE and self.role_arn is None:
+            raise ValueError("credentials.roleArn is required when credentials.source is AssumeRole")
+        return self
+
+
+class Domain(CamelModel):
+    """The environment's public DNS."""
+
+    zone_name: str = Field(
+        pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
+        description="Public hosted zone, e.g. example.com.",
+    )
+    create_zone: bool = Field(default=False, description="Create the zone when it does not exist.")
+    api_record_name: str | None = Field(
+        default=None, description="Name users call, e.g. api-dev.example.com (default api-<env>.<zone>)."
+    )
+
+
+class CutlassEnvironmentSpec(CamelModel):
+    account_id: str = Field(pattern=r"^\d{12}$", description="The 12-digit AWS account id. Immutable.")
+    tier: Tier = Field(description="dev, staging or prod: picks the sizing defaults.")
+    credentials: Credentials = Field(default_factory=Credentials, description="How to reach the account.")
+    primary_region: str = Field(
+        default="eu-west-2",
+        pattern=AWS_REGION_PATTERN,
+        description="AWS region holding the primary copy of global data.",
+    )
+    settings: TierSettings = Field(
+        default_factory=TierSettings, description="Overrides of the tier's defaults for every region."
+    )
+    domain: Domain | None = Field(default=None, description="Public DNS for the environment's API.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Extra tags on every resource.")
+
+
+class RegionsSummary(StatusModel):
+    ready: int = Field(default=0, description="Regions that are Ready.")
+    total: int = Field(default=0, description="Regions that name this environment.")
+    summary: str = Field(default="0/0", description="ready/total, for the printer column.")
+    not_ready: list[str] = Field(default_factory=list, description="Regions that are not Ready yet.")
+
+
+class EnvironmentStatus(CommonStatus):
+    caller_arn: str | None = Field(default=None, description="The identity the operator acts as.")
+    regions: RegionsSummary = Field(default_factory=RegionsSummary, description="Region readiness.")
+
+
+class CutlassEnvironment(CamelModel):
+    model_config = CamelModel.model_config | {"extra": "ignore"}
+
+    api_version: Literal["cutlass.tech/v1alpha1"] = API_VERSION
+    kind: Literal["CutlassEnvironment"] = "CutlassEnvironment"
+    metadata: ObjectMeta
+    spec: CutlassEnvironmentSpec
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name

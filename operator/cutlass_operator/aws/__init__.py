@@ -1,0 +1,1 @@
+"""AWS access: sessions from each environment's credentials, the account guard, call accounting."""

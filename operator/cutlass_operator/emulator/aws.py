@@ -1,0 +1,51 @@
+"""The embedded AWS: a moto server on a loopback port, reached over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from moto.server import ThreadedMotoServer
+
+# moto accepts any keys; these only have to look like keys to botocore.
+EMULATOR_ENV = {
+    "AWS_ACCESS_KEY_ID": "AKIAEMULATOR00000000",
+    "AWS_SECRET_ACCESS_KEY": "emulator-secret",
+    "AWS_DEFAULT_REGION": "eu-west-2",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def aws_emulator(port: int | None = None) -> Iterator[str]:
+    """Run the emulator for the duration of the block and yield its endpoint URL."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port or free_port(), verbose=False)
+    server.start()
+    host, bound = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{bound}"
+    finally:
+        server.stop()
+
+
+@contextmanager
+def pointed_at(endpoint: str) -> Iterator[None]:
+    """Point botocore at the emulator via its own settings, restoring the environment afterwards."""
+    saved = {k: os.environ.get(k) for k in (*EMULATOR_ENV, "AWS_ENDPOINT_URL")}
+    os.environ.update(EMULATOR_ENV)
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -1,0 +1,160 @@
+"""The plan: what would change, computed from desired and observed state before anything is written.
+
+Building a plan makes no AWS call; printing it is how `cutlass plan` and the `status.plan` field
+tell a user what the next apply will do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from cutlass_operator.engine.errors import TerminalError
+from cutlass_operator.engine.resource import Desired, FieldDiff, Observed, ResourceKind
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    NOOP = "no-op"
+
+
+SYMBOLS = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.NOOP: " "}
+
+
+@dataclass(frozen=True)
+class Change:
+    action: Action
+    key: str
+    kind: str
+    name: str
+    desired: Desired | None = None
+    observed: Observed | None = None
+    diff: tuple[FieldDiff, ...] = ()
+    why: str = ""
+
+    def line(self) -> str:
+        text = f"{SYMBOLS[self.action]} {self.kind} {self.name}"
+        if self.diff:
+            text += " (" + "; ".join(str(d) for d in self.diff) + ")"
+        if self.why:
+            text += f" [{self.why}]"
+        return text
+
+
+@dataclass(frozen=True)
+class Plan:
+    changes: tuple[Change, ...]
+    observed: Mapping[str, Observed] = field(default_factory=dict)
+
+    @property
+    def pending(self) -> list[Change]:
+        return [c for c in self.changes if c.action != Action.NOOP]
+
+    def count(self, action: Action) -> int:
+        return sum(1 for c in self.changes if c.action == action)
+
+    @property
+    def empty(self) -> bool:
+        return not self.pending
+
+    def headline(self) -> str:
+        return (
+            f"{self.count(Action.CREATE)} to create, {self.count(Action.UPDATE)} to update, "
+            f"{self.count(Action.DELETE)} to delete, {self.count(Action.NOOP)} unchanged"
+        )
+
+    def render(self) -> str:
+        lines = [change.line() for change in self.pending] or ["  no changes"]
+        return "\n".join([*lines, self.headline()])
+
+
+def build_plan(
+    desired: Sequence[Desired],
+    observed: Sequence[Observed],
+    kinds: Mapping[str, ResourceKind],
+    *,
+    destroy: bool = False,
+) -> Plan:
+    """Match observed to desired by key and decide one action per resource.
+
+    A second resource carrying the same key (left by a crash in an API without idempotency
+    tokens) is a duplicate and is deleted, so retries converge to exactly one.
+    """
+    _check_graph(desired, kinds)
+    by_key: dict[str, Observed] = {}
+    changes: list[Change] = []
+    for obs in observed:
+        if obs.key in by_key:
+            changes.append(_delete(obs, "duplicate"))
+        else:
+            by_key[obs.key] = obs
+    outputs = {key: obs.outputs for key, obs in by_key.items()}
+    wanted = {d.key for d in desired}
+    for want in desired:
+        current = by_key.get(want.key)
+        if destroy:
+            if current is not None:
+                changes.append(_delete(current, "destroy"))
+        elif current is None:
+            changes.append(Change(Action.CREATE, want.key, want.kind, want.name, desired=want))
+        else:
+            changes.append(_compare(want, current, kinds[want.kind], outputs))
+    changes += [_delete(obs, "no longer desired") for key, obs in by_key.items() if key not in wanted]
+    return Plan(tuple(changes), by_key)
+
+
+def _delete(obs: Observed, why: str) -> Change:
+    return Change(Action.DELETE, obs.key, obs.kind, obs.tags.get("Name", obs.id), observed=obs, why=why)
+
+
+def _compare(want: Desired, current: Observed, kind: ResourceKind, outputs: Mapping[str, Mapping[str, Any]]) -> Change:
+    diff = tuple(kind.compare(want.resolved(outputs), current))
+    frozen = [d for d in diff if d.path in kind.immutable]
+    if frozen:
+        fields = "; ".join(str(d) for d in frozen)
+        raise TerminalError(
+            "ImmutableFieldChanged",
+            f"{want.kind} {want.name} cannot change in place ({fields}): restore the previous value, "
+            "or delete and recreate the resource that owns it",
+        )
+    action = Action.UPDATE if diff else Action.NOOP
+    return Change(action, want.key, want.kind, want.name, desired=want, observed=current, diff=diff)
+
+
+def _check_graph(desired: Sequence[Desired], kinds: Mapping[str, ResourceKind]) -> None:
+    """A layer bug, not a user error: fail loudly on unknown kinds, dangling or cyclic dependencies."""
+    keys = {d.key for d in desired}
+    if len(keys) != len(desired):
+        raise ValueError("desired resources repeat a key")
+    for want in desired:
+        if want.kind not in kinds:
+            raise ValueError(f"{want.key}: no resource kind {want.kind!r} is registered")
+        missing = want.dependencies() - keys
+        if missing:
+            raise ValueError(f"{want.key} depends on undeclared {sorted(missing)}")
+    topological_order(desired)
+
+
+def topological_order(desired: Sequence[Desired]) -> list[Desired]:
+    by_key = {d.key: d for d in desired}
+    order: list[Desired] = []
+    state: dict[str, int] = {}
+
+    def visit(key: str, path: tuple[str, ...]) -> None:
+        if state.get(key) == 2:
+            return
+        if state.get(key) == 1:
+            raise ValueError(f"dependency cycle: {' -> '.join((*path, key))}")
+        state[key] = 1
+        for dep in sorted(by_key[key].dependencies()):
+            visit(dep, (*path, key))
+        state[key] = 2
+        order.append(by_key[key])
+
+    for key in sorted(by_key):
+        visit(key, ())
+    return order

@@ -1,0 +1,164 @@
+"""The contract every AWS resource kind implements, in the shape of Crossplane's ExternalClient.
+
+A kind observes all of its resources in a workspace at once (`observe_many`, one list or
+describe call with a tag filter where the API has one), creates, updates and deletes one.
+The engine owns diffing and ordering, so a kind only maps AWS's shapes to and from the flat
+property dictionaries that layers declare.
+
+Identity lives in AWS, never in memory: every resource carries the `cutlass.tech/key` tag
+naming its desired entry, so a reconcile that crashed after a create finds the resource again.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, Protocol
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to an output of another desired resource, resolved when that one exists."""
+
+    key: str
+    output: str
+
+    def __str__(self) -> str:
+        return f"(known after {self.key} is created)"
+
+
+@dataclass(frozen=True)
+class Desired:
+    """One resource as the spec wants it. `properties` may hold `Ref`s anywhere inside."""
+
+    key: str
+    kind: str
+    name: str
+    properties: Mapping[str, Any]
+    tags: Mapping[str, str]
+    depends_on: frozenset[str] = frozenset()
+
+    def dependencies(self) -> frozenset[str]:
+        return self.depends_on | {ref.key for ref in iter_refs(self.properties)}
+
+    def resolved(self, outputs: Mapping[str, Mapping[str, Any]]) -> Desired:
+        """This entry with every `Ref` whose target has outputs replaced by the value."""
+        return replace(self, properties=resolve_refs(self.properties, outputs))
+
+
+@dataclass
+class Observed:
+    """One resource as AWS has it.
+
+    `properties` uses the same names and shapes as `Desired.properties`; `private` keeps what
+    only the kind needs later (association ids, attachment states) out of the diff.
+    """
+
+    key: str
+    kind: str
+    id: str
+    properties: dict[str, Any]
+    tags: dict[str, str]
+    outputs: dict[str, Any] = field(default_factory=dict)
+    private: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FieldDiff:
+    path: str
+    current: Any
+    desired: Any
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.current!r} -> {self.desired!r}"
+
+
+class ClientFactory(Protocol):
+    """Gives AWS clients already bound to the workspace's account and region."""
+
+    def client(self, service: str, region: str | None = None) -> Any: ...
+
+
+@dataclass(frozen=True)
+class KindContext:
+    clients: ClientFactory
+    account_id: str
+    region: str
+    # Tags that select this workspace's managed resources (managed-by and workspace).
+    selector: Mapping[str, str]
+
+
+class ResourceKind(ABC):
+    kind: ClassVar[str]
+    # Deletion goes from the highest rank down: dependants before what they depend on.
+    delete_rank: ClassVar[int]
+    # Properties AWS cannot change in place; a change to one is a terminal error.
+    immutable: ClassVar[frozenset[str]] = frozenset()
+
+    @abstractmethod
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+        """Every managed resource of this kind in the workspace: the desired ones and orphans."""
+
+    @abstractmethod
+    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+        """Create with identity tags in the same call where the API allows; return the new state."""
+
+    @abstractmethod
+    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+        """Bring the resource to the desired state in place."""
+
+    @abstractmethod
+    def delete(self, ctx: KindContext, observed: Observed) -> None:
+        """Delete and, where AWS is asynchronous, wait until dependants can go too."""
+
+    def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
+        """Fields whose observed value differs from the desired one; kinds may normalise first."""
+        diffs = [
+            FieldDiff(name, observed.properties.get(name), want)
+            for name, want in sorted(desired.properties.items())
+            if normalise(observed.properties.get(name)) != normalise(want)
+        ]
+        diffs += [
+            FieldDiff(f"tags.{name}", observed.tags.get(name), want)
+            for name, want in sorted(desired.tags.items())
+            if observed.tags.get(name) != want
+        ]
+        return diffs
+
+
+def normalise(value: Any) -> Any:
+    """Order-insensitive comparison for lists of scalars or dicts, which AWS returns in any order."""
+    if isinstance(value, Mapping):
+        return {k: normalise(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        items = [normalise(v) for v in value]
+        return sorted(items, key=repr)
+    return value
+
+
+def iter_refs(value: Any) -> Iterator[Ref]:
+    if isinstance(value, Ref):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from iter_refs(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from iter_refs(item)
+
+
+def resolve_refs(value: Any, outputs: Mapping[str, Mapping[str, Any]]) -> Any:
+    """Replace each `Ref` whose target has outputs; leave the others in place (known after apply)."""
+    if isinstance(value, Ref):
+        target = outputs.get(value.key)
+        return target[value.output] if target is not None and value.output in target else value
+    if isinstance(value, Mapping):
+        return {k: resolve_refs(v, outputs) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [resolve_refs(v, outputs) for v in value]
+    return value
+
+
+def has_refs(value: Any) -> bool:
+    return next(iter_refs(value), None) is not None

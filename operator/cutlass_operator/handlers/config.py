@@ -1,0 +1,31 @@
+"""The operator's own settings (not the custom resources'): resync, namespaces, concurrency."""
+
+from __future__ import annotations
+
+import kopf
+from pydantic import BaseModel, ConfigDict, Field
+
+FINALIZER = "cutlass.tech/finalizer"
+
+
+class OperatorConfig(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    resync_seconds: float = Field(default=300.0, gt=0, description="Drift detection interval per object.")
+    retry_seconds: float = Field(default=15.0, gt=0, description="Delay before retrying a transient failure.")
+    namespaces: tuple[str, ...] = Field(default=(), description="Namespaces to watch; empty: all.")
+    max_workers: int = Field(default=4, ge=1, le=32, description="Concurrent AWS calls per reconcile.")
+
+
+def operator_settings(config: OperatorConfig) -> kopf.OperatorSettings:
+    settings = kopf.OperatorSettings()
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="cutlass.tech")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="cutlass.tech", key="last-handled-configuration"
+    )
+    settings.posting.level = 20  # INFO: significant changes become Kubernetes events
+    settings.scanning.disabled = True  # we know our resources; no cluster-wide discovery needed
+    settings.watching.server_timeout = 300
+    settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+    return settings

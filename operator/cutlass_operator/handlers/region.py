@@ -1,0 +1,122 @@
+"""Handlers of `CutlassRegion`: reconcile on change, on resume and on a resync timer; tear down
+on deletion behind the finalizer."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import kopf
+import structlog
+from pydantic import ValidationError
+
+from cutlass_operator.api.common import GROUP, VERSION, explain
+from cutlass_operator.api.environment import CredentialsSource, CutlassEnvironment
+from cutlass_operator.api.region import CutlassRegion, RegionStatus
+from cutlass_operator.engine.errors import RetryableError, TerminalError
+from cutlass_operator.handlers.config import OperatorConfig
+from cutlass_operator.handlers.indexes import EnvKey, condition_true, environments_index, lookup_environment
+from cutlass_operator.handlers.kube import read_secret
+from cutlass_operator.handlers.outcome import post_events, raise_for
+from cutlass_operator.workflows.environment import ACCOUNT_VERIFIED
+from cutlass_operator.workflows.region import region_conditions, run_region
+from cutlass_operator.workflows.report import Mode, Report, apply_report
+
+PLURAL = "cutlassregions"
+
+
+def register_region_handlers(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
+    @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
+    @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
+    @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, field="spec")
+    async def reconcile_region(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
+        report = await _run(body, memo, environments_index(kwargs), Mode.APPLY, config)
+        _write_status(body, patch, report)
+        post_events(body, report)
+        raise_for(report, config.retry_seconds)
+
+    @kopf.timer(
+        GROUP,
+        VERSION,
+        PLURAL,
+        registry=registry,
+        interval=config.resync_seconds,
+        initial_delay=config.resync_seconds,
+    )
+    async def resync_region(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
+        """Drift detection: the same reconcile; a steady state reads AWS and writes nothing."""
+        report = await _run(body, memo, environments_index(kwargs), Mode.APPLY, config)
+        _write_status(body, patch, report)
+        if report.plan_summary().changes:
+            post_events(body, report)
+
+    @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
+    async def delete_region(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
+        patch.status["phase"] = "Deleting"
+        report = await _run(body, memo, environments_index(kwargs), Mode.DESTROY, config)
+        post_events(body, report)
+        error = report.first_error
+        if error is not None:  # never drop the finalizer while AWS still holds resources
+            raise kopf.TemporaryError(f"{error.reason}: {error.message}", delay=config.retry_seconds)
+
+
+async def _run(
+    body: kopf.Body,
+    memo: kopf.Memo,
+    environments: kopf.Index[EnvKey, Any],
+    mode: Mode,
+    config: OperatorConfig,
+) -> Report:
+    log = structlog.get_logger("cutlass.region").bind(
+        namespace=body.metadata.namespace, name=body.metadata.name, mode=str(mode)
+    )
+    try:
+        region = CutlassRegion.model_validate({"metadata": dict(body.metadata), "spec": dict(body.spec)})
+    except ValidationError as exc:
+        return Report(mode, error=TerminalError("InvalidSpec", explain(exc)))
+    ref = region.spec.environment_ref.name
+    env_body = lookup_environment(environments, region.metadata.namespace, ref)
+    if env_body is None:
+        return Report(mode, error=RetryableError("WaitingForEnvironment", f"CutlassEnvironment {ref!r} not found"))
+    environment = CutlassEnvironment.model_validate(env_body)
+    if not _verified(env_body):
+        return Report(
+            mode,
+            error=RetryableError(
+                "WaitingForEnvironment",
+                f"CutlassEnvironment {ref!r} has not verified its account yet",
+                delay=2,
+            ),
+        )
+    secret = None
+    creds = environment.spec.credentials
+    if creds.source == CredentialsSource.SECRET and creds.secret_ref is not None:
+        secret = await asyncio.to_thread(read_secret, region.metadata.namespace, creds.secret_ref.name)
+    lock: asyncio.Lock = memo.setdefault("reconcile_lock", asyncio.Lock())
+    async with lock:  # the resync timer and change handlers must not reconcile one object at once
+        log.info("reconcile started", environment=ref)
+        report = await asyncio.to_thread(
+            run_region, environment, region, mode=mode, secret=secret, max_workers=config.max_workers
+        )
+    summary = report.plan_summary()
+    log.info(
+        "reconcile finished",
+        ok=report.ok,
+        created=summary.create,
+        updated=summary.update,
+        deleted=summary.delete,
+        error=report.first_error.reason if report.first_error else None,
+    )
+    return report
+
+
+def _verified(env_body: dict[str, Any]) -> bool:
+    generation = env_body.get("metadata", {}).get("generation")
+    return condition_true(env_body.get("status"), ACCOUNT_VERIFIED, generation)
+
+
+def _write_status(body: kopf.Body, patch: kopf.Patch, report: Report) -> None:
+    status = RegionStatus.model_validate(dict(body.status))
+    apply_report(status, report, body.metadata.get("generation", 1), region_conditions())
+    status.environment = body.spec.get("environmentRef", {}).get("name")
+    patch.status.update(status.model_dump(by_alias=True, mode="json", exclude_none=True))

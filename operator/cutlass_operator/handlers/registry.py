@@ -1,0 +1,20 @@
+"""The operator's registry: login, indexes and both kinds' handlers, built on demand."""
+
+from __future__ import annotations
+
+import kopf
+
+from cutlass_operator.handlers.config import OperatorConfig
+from cutlass_operator.handlers.environment import register_environment_handlers
+from cutlass_operator.handlers.indexes import register_indexes
+from cutlass_operator.handlers.kube import login
+from cutlass_operator.handlers.region import register_region_handlers
+
+
+def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    kopf.on.login(registry=registry)(login)
+    register_indexes(registry)
+    register_environment_handlers(registry, config)
+    register_region_handlers(registry, config)
+    return registry

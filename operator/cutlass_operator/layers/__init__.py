@@ -1,0 +1,1 @@
+"""One module per seed layer: a pure `spec -> [Desired]` builder plus the kinds it uses."""
