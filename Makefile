@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit integration crds clean
+.PHONY: install demo test lint typecheck unit integration crds bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,6 @@ crds: $(STAMP)  ## regenerate crds/ from the models
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+bench: $(STAMP)  ## AWS calls and time of a converge, a no-op resync and a teardown
+	$(BIN)/python tests/benchmarks/reconcile_calls.py

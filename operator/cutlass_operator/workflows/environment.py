@@ -47,7 +47,6 @@ def apply_environment_report(status: EnvironmentStatus, report: Report, generati
     error = report.error
     if error is None:
         status.caller_arn = report.caller_arn
-        status.outputs["accountId"] = (report.caller_arn or "").split(":")[4] or None
         status.conditions = set_condition(
             status.conditions, ACCOUNT_VERIFIED, True, "Verified",
             f"the credentials act as {report.caller_arn}", generation=generation,
@@ -64,6 +63,7 @@ def apply_environment_report(status: EnvironmentStatus, report: Report, generati
         )
     status.observed_generation = generation
     status.last_reconcile_time = now()
+    status.phase = phase_of(error, ready=False)
     apply_regions_summary(status, status.regions)
 
 
@@ -82,10 +82,13 @@ def apply_regions_summary(status: EnvironmentStatus, regions: RegionsSummary) ->
         generation=generation,
     )
     verified = status.condition(ACCOUNT_VERIFIED)
-    account_ok = verified is not None and verified.status == ConditionStatus.TRUE
-    ready = account_ok and all_ready
-    reason = "Available" if ready else (verified.reason if verified and not account_ok else "RegionsNotReady")
-    message = "" if ready else (verified.message if verified and not account_ok else status.regions.summary)
+    if verified is not None and verified.status != ConditionStatus.TRUE:
+        # The account check's own failure decides the phase (terminal or retried); keep it.
+        status.conditions = set_condition(
+            status.conditions, READY, False, verified.reason, verified.message, generation=generation
+        )
+        return
+    ready = verified is not None and all_ready
+    reason, message = ("Available", "") if ready else ("RegionsNotReady", f"{regions.summary} regions ready")
     status.conditions = set_condition(status.conditions, READY, ready, reason, message, generation=generation)
-    error_terminal = verified is not None and not account_ok
-    status.phase = phase_of(None, ready) if not error_terminal else "Failed"
+    status.phase = phase_of(None, ready)

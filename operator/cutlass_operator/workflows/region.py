@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import structlog
+
 from cutlass_operator.api.environment import CutlassEnvironment, resolve_settings
 from cutlass_operator.api.region import CutlassRegion
 from cutlass_operator.aws.calls import CallLog
@@ -63,6 +65,7 @@ def run_region(
         region=region.spec.aws_region,
         selector=inputs.workspace.selector(),
     )
+    log = structlog.get_logger("cutlass.region").bind(workspace=inputs.workspace.name, mode=str(mode))
     reports: list[LayerReport] = []
     ordered = list(reversed(layers)) if mode == Mode.DESTROY else list(layers)
     for layer in ordered:
@@ -83,6 +86,12 @@ def run_region(
         observed = outcome.result.observed if outcome.result else outcome.plan.observed
         report = LayerReport(layer.name, layer.condition, outcome.plan, outcome.result, layer.outputs(observed))
         reports.append(report)
+        log.info(
+            "layer reconciled",
+            layer=layer.name,
+            plan=outcome.plan.headline(),
+            error=report.error.reason if report.error else None,
+        )
         if report.error is not None:
             break
     return Report(mode, reports, caller_arn=connection.caller_arn)

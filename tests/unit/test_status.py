@@ -1,0 +1,89 @@
+"""How a reconcile's report becomes conditions, phase, outputs and plan on the status."""
+
+from __future__ import annotations
+
+from cutlass_operator.api.environment import EnvironmentStatus
+from cutlass_operator.api.region import RegionStatus
+from cutlass_operator.engine.conditions import set_condition
+from cutlass_operator.engine.errors import RetryableError, TerminalError
+from cutlass_operator.engine.executor import ApplyResult
+from cutlass_operator.engine.plan import Action, Change, Plan
+from cutlass_operator.workflows.environment import apply_environment_report, apply_regions_summary, summarise_regions
+from cutlass_operator.workflows.report import LayerReport, Mode, Report, apply_report
+
+LAYERS = ["NetworkReady"]
+
+
+def layer(result: ApplyResult, *changes: Change) -> LayerReport:
+    return LayerReport("network", "NetworkReady", Plan(changes), result, {"vpcId": "vpc-1"})
+
+
+def conditions(status: RegionStatus) -> dict[str, tuple[str, str]]:
+    return {c.type: (c.status.value, c.reason) for c in status.conditions}
+
+
+def test_a_clean_apply_makes_every_condition_true_and_records_the_plan() -> None:
+    status = RegionStatus()
+    create = Change(Action.CREATE, "network/vpc", "ec2.vpc", "cutlass-tech-vpc-dev-london")
+    apply_report(status, Report(Mode.APPLY, [layer(ApplyResult(), create)]), 3, LAYERS)
+    assert conditions(status) == {
+        "NetworkReady": ("True", "Reconciled"),
+        "Synced": ("True", "ReconcileSuccess"),
+        "Ready": ("True", "Available"),
+    }
+    assert status.phase == "Ready" and status.observed_generation == 3
+    assert all(c.observed_generation == 3 for c in status.conditions)
+    assert status.outputs == {"network": {"vpcId": "vpc-1"}}
+    assert status.plan is not None and status.plan.create == 1
+    assert status.plan.changes == ["+ ec2.vpc cutlass-tech-vpc-dev-london"]
+
+
+def test_a_terminal_layer_error_fails_the_resource_with_its_message() -> None:
+    status = RegionStatus()
+    failed = ApplyResult(errors={"network/subnet": TerminalError("InvalidSubnet", "fix spec.network")})
+    apply_report(status, Report(Mode.APPLY, [layer(failed)]), 1, LAYERS)
+    assert conditions(status)["NetworkReady"] == ("False", "InvalidSubnet")
+    assert conditions(status)["Ready"] == ("False", "InvalidSubnet")
+    assert status.phase == "Failed"
+    assert status.condition("Ready") is not None and status.condition("Ready").message == "fix spec.network"  # type: ignore[union-attr]
+
+
+def test_waiting_for_a_dependency_is_not_a_failure() -> None:
+    status = RegionStatus()
+    error = RetryableError("WaitingForEnvironment", "CutlassEnvironment 'dev' has not verified its account yet")
+    apply_report(status, Report(Mode.APPLY, error=error), 1, LAYERS)
+    assert status.phase == "WaitingForDependency"
+    assert conditions(status)["NetworkReady"] == ("Unknown", "NotReconciled")
+    assert conditions(status)["Synced"] == ("False", "WaitingForEnvironment")
+
+
+def test_the_transition_time_moves_only_when_the_status_changes() -> None:
+    first = set_condition([], "Ready", True, "Available")
+    stamped = first[0].model_copy(update={"last_transition_time": "2020-01-01T00:00:00Z"})
+    same = set_condition([stamped], "Ready", True, "Available", "new message")
+    flipped = set_condition([stamped], "Ready", False, "Broken")
+    assert same[0].last_transition_time == "2020-01-01T00:00:00Z"
+    assert same[0].message == "new message"
+    assert flipped[0].last_transition_time != "2020-01-01T00:00:00Z"
+
+
+def test_an_environment_is_ready_when_its_account_is_verified_and_all_regions_are() -> None:
+    status = EnvironmentStatus(regions=summarise_regions({"dev-london": True, "dev-sydney": False}))
+    apply_environment_report(status, Report(Mode.APPLY, caller_arn="arn:aws:sts::111111111111:x"), 2)
+    assert status.regions.summary == "1/2" and status.regions.not_ready == ["dev-sydney"]
+    assert status.condition("AccountVerified").status == "True"  # type: ignore[union-attr]
+    assert status.condition("Ready").status == "False"  # type: ignore[union-attr]
+    apply_regions_summary(status, summarise_regions({"dev-london": True, "dev-sydney": True}))
+    assert status.condition("Ready").status == "True"  # type: ignore[union-attr]
+    assert status.phase == "Ready"
+
+
+def test_an_account_mismatch_fails_the_environment_naming_both_accounts() -> None:
+    status = EnvironmentStatus()
+    error = TerminalError("AccountMismatch", "the credentials act in account 222222222222 ... is 111111111111")
+    apply_environment_report(status, Report(Mode.APPLY, error=error), 1)
+    verified = status.condition("AccountVerified")
+    assert verified is not None and verified.reason == "AccountMismatch"
+    assert "222222222222" in verified.message and "111111111111" in verified.message
+    assert status.phase == "Failed"
+    assert status.condition("Ready").reason == "AccountMismatch"  # type: ignore[union-attr]
