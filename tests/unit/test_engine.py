@@ -110,3 +110,27 @@ def test_cycles_and_dangling_references_are_rejected() -> None:
         build_plan([desired("a", x=Ref("b", "id")), desired("b", x=Ref("a", "id"))], [], {kind.kind: kind})
     with pytest.raises(ValueError, match="undeclared"):
         build_plan([desired("a", x=Ref("missing", "id"))], [], {kind.kind: kind})
+
+
+class RetainingKind(MemoryKind):
+    def retain(self, ctx: KindContext, observed: Observed) -> None:
+        self._record("retain", observed.key)
+        self.store.pop(observed.id, None)
+
+
+def test_with_retain_the_deletion_policy_leaves_resources_instead_of_deleting() -> None:
+    kind = RetainingKind()
+    reconcile({kind.kind: kind}, graph(), CTX)
+    kind.log.clear()
+    outcome = reconcile({kind.kind: kind}, graph(), CTX, destroy=True, retain=True)
+    assert outcome.plan.count(Action.RETAIN) == 4 and outcome.plan.count(Action.DELETE) == 0
+    assert "= memory.thing name-vpc [destroy]" in outcome.plan.render()
+    assert {action for action, _ in kind.log} == {"retain"}
+
+
+def test_a_kind_that_cannot_retain_fails_terminally_rather_than_deleting() -> None:
+    kind = MemoryKind()
+    reconcile({kind.kind: kind}, graph()[:1], CTX)
+    outcome = reconcile({kind.kind: kind}, graph()[:1], CTX, destroy=True, retain=True)
+    assert outcome.result is not None and outcome.result.errors["vpc"].reason == "RetainUnsupported"
+    assert len(kind.store) == 1

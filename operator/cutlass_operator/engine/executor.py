@@ -15,7 +15,7 @@ from itertools import groupby
 from typing import Any
 
 from cutlass_operator.engine.errors import ReconcileError, RetryableError
-from cutlass_operator.engine.plan import Action, Change, Plan
+from cutlass_operator.engine.plan import REMOVALS, Action, Change, Plan
 from cutlass_operator.engine.resource import Desired, KindContext, Observed, ResourceKind
 
 Progress = Callable[[Change, str], None]
@@ -86,7 +86,7 @@ class _Run:
                     settled.add(change.key)
 
     def deletes(self) -> None:
-        changes = [c for c in self.plan.changes if c.action == Action.DELETE]
+        changes = [c for c in self.plan.changes if c.action in REMOVALS]
         changes.sort(key=lambda c: -self.kinds[c.kind].delete_rank)
         for _, group in groupby(changes, key=lambda c: self.kinds[c.kind].delete_rank):
             futures = {self._submit(self._delete, change): change for change in group}
@@ -113,7 +113,11 @@ class _Run:
 
     def _delete(self, change: Change) -> None:
         assert change.observed is not None
-        self.kinds[change.kind].delete(self.ctx, change.observed)
+        kind = self.kinds[change.kind]
+        if change.action == Action.RETAIN:
+            kind.retain(self.ctx, change.observed)
+        else:
+            kind.delete(self.ctx, change.observed)
 
     def _settle(self, future: Future[Any], change: Change) -> bool:
         try:

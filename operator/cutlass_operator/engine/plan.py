@@ -19,10 +19,12 @@ class Action(StrEnum):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
+    RETAIN = "retain"  # stop managing, leave in AWS (the deletion policy of data)
     NOOP = "no-op"
 
 
-SYMBOLS = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.NOOP: " "}
+SYMBOLS = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.RETAIN: "=", Action.NOOP: " "}
+REMOVALS = (Action.DELETE, Action.RETAIN)
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,10 @@ class Plan:
         return not self.pending
 
     def headline(self) -> str:
+        retained = f", {self.count(Action.RETAIN)} to retain" if self.count(Action.RETAIN) else ""
         return (
             f"{self.count(Action.CREATE)} to create, {self.count(Action.UPDATE)} to update, "
-            f"{self.count(Action.DELETE)} to delete, {self.count(Action.NOOP)} unchanged"
+            f"{self.count(Action.DELETE)} to delete{retained}, {self.count(Action.NOOP)} unchanged"
         )
 
     def render(self) -> str:
@@ -78,18 +81,21 @@ def build_plan(
     kinds: Mapping[str, ResourceKind],
     *,
     destroy: bool = False,
+    retain: bool = False,
 ) -> Plan:
     """Match observed to desired by key and decide one action per resource.
 
     A second resource carrying the same key (left by a crash in an API without idempotency
-    tokens) is a duplicate and is deleted, so retries converge to exactly one.
+    tokens) is a duplicate and is deleted, so retries converge to exactly one. With `retain`,
+    resources leaving management (destroy, no longer desired) are retained instead of deleted.
     """
+    removal = Action.RETAIN if retain else Action.DELETE
     _check_graph(desired, kinds)
     by_key: dict[str, Observed] = {}
     changes: list[Change] = []
     for obs in observed:
         if obs.key in by_key:
-            changes.append(_delete(obs, "duplicate"))
+            changes.append(_remove(Action.DELETE, obs, "duplicate"))
         else:
             by_key[obs.key] = obs
     outputs = {key: obs.outputs for key, obs in by_key.items()}
@@ -98,17 +104,17 @@ def build_plan(
         current = by_key.get(want.key)
         if destroy:
             if current is not None:
-                changes.append(_delete(current, "destroy"))
+                changes.append(_remove(removal, current, "destroy", want.name))
         elif current is None:
             changes.append(Change(Action.CREATE, want.key, want.kind, want.name, desired=want))
         else:
             changes.append(_compare(want, current, kinds[want.kind], outputs))
-    changes += [_delete(obs, "no longer desired") for key, obs in by_key.items() if key not in wanted]
+    changes += [_remove(removal, obs, "no longer desired") for key, obs in by_key.items() if key not in wanted]
     return Plan(tuple(changes), by_key)
 
 
-def _delete(obs: Observed, why: str) -> Change:
-    return Change(Action.DELETE, obs.key, obs.kind, obs.tags.get("Name", obs.id), observed=obs, why=why)
+def _remove(action: Action, obs: Observed, why: str, name: str | None = None) -> Change:
+    return Change(action, obs.key, obs.kind, name or obs.tags.get("Name", obs.id), observed=obs, why=why)
 
 
 def _compare(want: Desired, current: Observed, kind: ResourceKind, outputs: Mapping[str, Mapping[str, Any]]) -> Change:

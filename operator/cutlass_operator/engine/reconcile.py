@@ -38,13 +38,14 @@ def reconcile(
     scope: str = "",
     apply: bool = True,
     destroy: bool = False,
+    retain: bool = False,
     max_workers: int = 4,
     progress: Progress | None = None,
 ) -> Outcome:
     """`scope` is the key prefix this call owns: kinds shared by several layers (security groups,
     log groups, roles) return every managed resource, and only those in scope may be orphans."""
     observed = [obs for obs in observe(kinds, desired, ctx, max_workers) if obs.key.startswith(scope)]
-    plan = build_plan(desired, observed, kinds, destroy=destroy)
+    plan = build_plan(desired, observed, kinds, destroy=destroy, retain=retain)
     if not apply or plan.empty:
         return Outcome(plan, ApplyResult(observed=dict(plan.observed)) if apply else None)
     return Outcome(plan, apply_plan(plan, kinds, ctx, max_workers=max_workers, progress=progress))

@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
 
+from cutlass_operator.engine.errors import TerminalError
+
 
 @dataclass(frozen=True)
 class Ref:
@@ -111,6 +113,11 @@ class ResourceKind(ABC):
     @abstractmethod
     def delete(self, ctx: KindContext, observed: Observed) -> None:
         """Delete and, where AWS is asynchronous, wait until dependants can go too."""
+
+    def retain(self, ctx: KindContext, observed: Observed) -> None:
+        """Leave the resource in place but no longer managed: drop the identity tags that make
+        the operator find it, and tag it as retained. Kinds holding data implement this."""
+        raise TerminalError("RetainUnsupported", f"{self.kind} {observed.id} cannot be retained, only deleted")
 
     def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
         """Fields whose observed value differs from the desired one; kinds may normalise first."""

@@ -10,7 +10,7 @@ from cutlass_operator.api.common import CommonStatus, ConditionStatus, PlanSumma
 from cutlass_operator.engine.conditions import READY, SYNCED, now, set_condition
 from cutlass_operator.engine.errors import ReconcileError, TerminalError
 from cutlass_operator.engine.executor import ApplyResult
-from cutlass_operator.engine.plan import Action, Plan
+from cutlass_operator.engine.plan import REMOVALS, Action, Plan
 
 
 class Mode(StrEnum):
@@ -66,7 +66,7 @@ class Report:
         return PlanSummary(
             create=sum(1 for c in changes if c.action == Action.CREATE),
             update=sum(1 for c in changes if c.action == Action.UPDATE),
-            delete=sum(1 for c in changes if c.action == Action.DELETE),
+            delete=sum(1 for c in changes if c.action in REMOVALS),
             changes=[c.line() for c in changes][:50],
         )
 
