@@ -1,13 +1,14 @@
 """The network kinds against the moto server over HTTP: create, observe, drift, repair, delete.
 
-The engine's executor is written elsewhere; `converge` below is the smallest stand-in: observe
-each kind once, then create or update in dependency order, resolving references from outputs.
+The layer runs through the real engine (`cutlass_operator.engine.reconcile`): `converge`, `diffs`
+and `repair` below are one observe -> plan (-> apply) each, scoped to the layer as the region
+workflow scopes it. The tests at the end call one kind at a time, since they test the kinds.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -16,11 +17,14 @@ from botocore.exceptions import ClientError
 from cutlass_operator.api.environment import CutlassEnvironmentSpec, Tier, TierSettings, resolve_settings
 from cutlass_operator.api.region import CutlassRegionSpec
 from cutlass_operator.aws.session import AwsClients
+from cutlass_operator.engine import reconcile as engine
 from cutlass_operator.engine.errors import RetryableError, TerminalError
+from cutlass_operator.engine.executor import ApplyResult, Progress
 from cutlass_operator.engine.identity import Workspace
-from cutlass_operator.engine.resource import Desired, KindContext, Observed, ResourceKind, resolve_refs
+from cutlass_operator.engine.plan import Action, Change, Plan
+from cutlass_operator.engine.resource import Desired, KindContext, Observed, ResourceKind
 from cutlass_operator.layers.base import RegionInputs
-from cutlass_operator.layers.network import NetworkLayer
+from cutlass_operator.layers.network import LAYER, NetworkLayer
 from cutlass_operator.resources.errors import classify
 
 pytestmark = pytest.mark.integration
@@ -69,66 +73,59 @@ def kinds_by_name(layer: NetworkLayer) -> dict[str, ResourceKind]:
 
 
 def observe(ctx: KindContext, layer: NetworkLayer, entries: Sequence[Desired]) -> dict[str, Observed]:
-    """One observe_many per kind, as the engine does; orphans included."""
+    """The engine's observation (one observe_many per kind, orphans included), by key."""
     observed: dict[str, Observed] = {}
-    for name, kind in kinds_by_name(layer).items():
-        for item in kind.observe_many(ctx, [d for d in entries if d.kind == name]):
-            assert item.key not in observed, f"two resources claim {item.key}"
-            observed[item.key] = item
+    for item in engine.observe(kinds_by_name(layer), entries, ctx):
+        assert item.key not in observed, f"two resources claim {item.key}"
+        observed[item.key] = item
     return observed
 
 
-def in_dependency_order(entries: Sequence[Desired]) -> Iterator[Desired]:
-    done: set[str] = set()
-    pending = list(entries)
-    while pending:
-        ready = [d for d in pending if d.dependencies() <= done]
-        assert ready, "dependency cycle"
-        for entry in ready:
-            yield entry
-            done.add(entry.key)
-        pending = [d for d in pending if d.key not in done]
+def reconcile(ctx: KindContext, layer: NetworkLayer, entries: Sequence[Desired], **options: Any) -> engine.Outcome:
+    return engine.reconcile(kinds_by_name(layer), entries, ctx, scope=f"{LAYER}/", **options)
 
 
-def resolved(entry: Desired, observed: dict[str, Observed]) -> Desired:
-    outputs = {key: item.outputs for key, item in observed.items()}
-    return Desired(
-        entry.key, entry.kind, entry.name, resolve_refs(entry.properties, outputs), entry.tags, entry.depends_on
-    )
+def applied(outcome: engine.Outcome) -> ApplyResult:
+    assert outcome.result is not None, "planned only"
+    assert outcome.result.ok, {key: error.message for key, error in outcome.result.errors.items()}
+    return outcome.result
+
+
+def starts(into: list[Change]) -> Progress:
+    """A progress callback that records each change as the engine starts it."""
+
+    def progress(change: Change, event: str) -> None:
+        if event == "started":
+            into.append(change)
+
+    return progress
 
 
 def converge(ctx: KindContext, layer: NetworkLayer, entries: Sequence[Desired]) -> dict[str, Observed]:
-    kinds = kinds_by_name(layer)
-    observed = observe(ctx, layer, entries)
-    for entry in in_dependency_order(entries):
-        want = resolved(entry, observed)
-        kind = kinds[entry.kind]
-        if entry.key not in observed:
-            observed[entry.key] = kind.create(ctx, want)
-        elif diff := kind.compare(want, observed[entry.key]):
-            observed[entry.key] = kind.update(ctx, want, observed[entry.key], diff)
-    return observed
+    """Apply the entries; the resources afterwards, by key."""
+    return applied(reconcile(ctx, layer, entries)).observed
+
+
+def plan(ctx: KindContext, layer: NetworkLayer, entries: Sequence[Desired]) -> Plan:
+    return reconcile(ctx, layer, entries, apply=False).plan
 
 
 def diffs(ctx: KindContext, layer: NetworkLayer, entries: Sequence[Desired]) -> dict[str, list[str]]:
-    """Every desired resource's diff against a fresh observation (missing ones included)."""
-    observed = observe(ctx, layer, entries)
-    kinds = kinds_by_name(layer)
+    """Every desired resource the plan would create ("missing") or change (its diff)."""
     result: dict[str, list[str]] = {}
-    for entry in entries:
-        if entry.key not in observed:
-            result[entry.key] = ["missing"]
-        elif found := kinds[entry.kind].compare(resolved(entry, observed), observed[entry.key]):
-            result[entry.key] = [str(d) for d in found]
+    for change in plan(ctx, layer, entries).pending:
+        if change.action == Action.CREATE:
+            result[change.key] = ["missing"]
+        elif change.action == Action.UPDATE:
+            result[change.key] = [str(d) for d in change.diff]
     return result
 
 
 def repair(ctx: KindContext, layer: NetworkLayer, entries: Sequence[Desired], key: str) -> Observed:
-    observed = observe(ctx, layer, entries)
-    entry = next(d for d in entries if d.key == key)
-    kind = kinds_by_name(layer)[entry.kind]
-    want = resolved(entry, observed)
-    return kind.update(ctx, want, observed[key], kind.compare(want, observed[key]))
+    """Apply, checking that the only change was the update of `key`; its state afterwards."""
+    outcome = reconcile(ctx, layer, entries)
+    assert [(c.action, c.key) for c in outcome.plan.pending] == [(Action.UPDATE, key)]
+    return applied(outcome).observed[key]
 
 
 @pytest.fixture
@@ -229,11 +226,16 @@ class TestConverge:
             "network/vpc-endpoint/sqs",
         ]
         kinds = kinds_by_name(layer)
-        # The private route table of zone b still routes to its NAT gateway: converge re-points it
-        # first, as the engine applies updates before it deletes orphans.
-        converge(ctx, layer, seed)
-        for key in sorted(orphans, key=lambda k: -kinds[observed[k].kind].delete_rank):
-            kinds[observed[key].kind].delete(ctx, observed[key])
+        started: list[Change] = []
+        outcome = reconcile(ctx, layer, seed, progress=starts(started))
+        applied(outcome)
+        assert sorted(c.key for c in outcome.plan.pending if c.action == Action.DELETE) == orphans
+        # The private route table of zone b still routes to its NAT gateway: the engine re-points
+        # it first, as it applies updates before it deletes orphans, and deletes by rank.
+        assert [c.key for c in started if c.action != Action.DELETE] == ["network/private-route-table/b"]
+        assert started[0].key == "network/private-route-table/b"
+        ranks = [kinds[c.kind].delete_rank for c in started if c.action == Action.DELETE]
+        assert ranks == sorted(ranks, reverse=True)
         assert set(observe(ctx, layer, seed)) == {d.key for d in seed}
         assert diffs(ctx, layer, seed) == {}
 
@@ -256,11 +258,15 @@ class TestConverge:
         kinds = kinds_by_name(layer)
         observed = observe(ctx, layer, full)
         ordered = sorted(observed.values(), key=lambda o: -kinds[o.kind].delete_rank)
-        for item in ordered:
-            kinds[item.kind].delete(ctx, item)
+        started: list[Change] = []
+        applied(reconcile(ctx, layer, full, destroy=True, progress=starts(started)))
+        ranks = [kinds[c.kind].delete_rank for c in started]
+        assert (len(ranks), ranks) == (len(full), sorted(ranks, reverse=True))
         assert observe(ctx, layer, full) == {}
+        # A second pass, kind by kind: deleting what is already gone succeeds.
         for item in ordered:
             kinds[item.kind].delete(ctx, item)
+        assert reconcile(ctx, layer, full, destroy=True, apply=False).plan.empty
 
 
 class TestDriftIsRepaired:

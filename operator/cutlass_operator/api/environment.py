@@ -132,6 +132,27 @@ class Domain(CamelModel):
     )
 
 
+class DeletionPolicy(StrEnum):
+    RETAIN = "Retain"
+    DELETE = "Delete"
+
+
+class Data(CamelModel):
+    """The application's data: the global tables and the keys that encrypt them."""
+
+    deletion_protection: bool | None = Field(
+        default=None,
+        description=(
+            "DynamoDB deletion protection on the tables (default: on for prod). Deleting a protected "
+            "table requires setting this to false first; the operator never turns it off on its own."
+        ),
+    )
+    point_in_time_recovery: bool = Field(default=True, description="Continuous backups of every table.")
+    usage_retention_days: int = Field(
+        default=400, ge=1, le=3650, description="Days a usage record is kept before TTL expires it."
+    )
+
+
 class CutlassEnvironmentSpec(CamelModel):
     account_id: str = Field(pattern=r"^\d{12}$", description="The 12-digit AWS account id. Immutable.")
     tier: Tier = Field(description="dev, staging or prod: picks the sizing defaults.")
@@ -145,7 +166,26 @@ class CutlassEnvironmentSpec(CamelModel):
         default_factory=TierSettings, description="Overrides of the tier's defaults for every region."
     )
     domain: Domain | None = Field(default=None, description="Public DNS for the environment's API.")
+    deletion_policy: DeletionPolicy | None = Field(
+        default=None,
+        description=(
+            "What happens to tables, keys and the artifact bucket when their resource is deleted: "
+            "Retain leaves them (untagged as managed, tagged as retained), Delete removes them. "
+            "Default: Retain for prod, Delete otherwise."
+        ),
+    )
+    data: Data = Field(default_factory=Data, description="Global tables settings.")
     tags: dict[str, str] = Field(default_factory=dict, description="Extra tags on every resource.")
+
+    def effective_deletion_policy(self) -> DeletionPolicy:
+        if self.deletion_policy is not None:
+            return self.deletion_policy
+        return DeletionPolicy.RETAIN if self.tier == Tier.PROD else DeletionPolicy.DELETE
+
+    def effective_deletion_protection(self) -> bool:
+        if self.data.deletion_protection is not None:
+            return self.data.deletion_protection
+        return self.tier == Tier.PROD
 
 
 class RegionsSummary(StatusModel):
@@ -155,9 +195,25 @@ class RegionsSummary(StatusModel):
     not_ready: list[str] = Field(default_factory=list, description="Regions that are not Ready yet.")
 
 
+class ReplicaStatus(StatusModel):
+    region: str = Field(description="AWS region of the replica.")
+    status: str = Field(description="ReplicaStatus as DynamoDB reports it, e.g. ACTIVE or CREATING.")
+
+
+class TableStatus(StatusModel):
+    name: str = Field(description="Table name.")
+    region: str = Field(description="The region the table was created in (the primary region).")
+    arn: str | None = Field(default=None, description="Table ARN.")
+    replicas: list[ReplicaStatus] = Field(default_factory=list, description="Replicas in other regions.")
+
+
 class EnvironmentStatus(CommonStatus):
     caller_arn: str | None = Field(default=None, description="The identity the operator acts as.")
     regions: RegionsSummary = Field(default_factory=RegionsSummary, description="Region readiness.")
+    tables: list[TableStatus] = Field(default_factory=list, description="Global tables and their replicas.")
+    replica_regions: list[str] = Field(
+        default_factory=list, description="AWS regions the tables were last reconciled to replicate to."
+    )
 
 
 class CutlassEnvironment(CamelModel):
