@@ -9,6 +9,8 @@ from contextlib import contextmanager
 
 from moto.server import ThreadedMotoServer
 
+from cutlass_operator.emulator.dynamodb_replicas import install_global_tables
+
 # moto accepts any keys; these only have to look like keys to botocore.
 EMULATOR_ENV = {
     "AWS_ACCESS_KEY_ID": "AKIAEMULATOR00000000",
@@ -26,6 +28,7 @@ def free_port() -> int:
 @contextmanager
 def aws_emulator(port: int | None = None) -> Iterator[str]:
     """Run the emulator for the duration of the block and yield its endpoint URL."""
+    install_global_tables()  # fills moto's DynamoDB global tables gap, in this process's backends
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port or free_port(), verbose=False)
     server.start()
     host, bound = server.get_host_and_port()

@@ -14,8 +14,14 @@ ENVIRONMENT = "cutlass.tech/environment"
 WORKSPACE = "cutlass.tech/workspace"
 COMPONENT = "cutlass.tech/component"
 KEY = "cutlass.tech/key"
+RETAINED = "cutlass.tech/retained"
 OPERATOR = "cutlass-operator"
 PREFIX = "cutlass-tech"
+
+
+# The tags that make observe find a resource: retaining a resource removes exactly these.
+IDENTITY_TAGS = (MANAGED_BY, WORKSPACE, KEY, COMPONENT, ENVIRONMENT)
+GLOBAL = "global"
 
 
 @dataclass(frozen=True)
@@ -32,8 +38,13 @@ class Workspace:
     def name(self) -> str:
         return f"{self.environment}-{self.region}"
 
+    @property
+    def is_global(self) -> bool:
+        return self.region == GLOBAL
+
     def resource_name(self, component: str, suffix: str = "") -> str:
-        base = f"{PREFIX}-{component}-{self.environment}-{self.region}"
+        """`cutlass-tech-<component>-<env>-<region>`; account-wide resources omit the region."""
+        base = f"{PREFIX}-{component}-{self.environment}" + ("" if self.is_global else f"-{self.region}")
         return f"{base}-{suffix}" if suffix else base
 
     def selector(self) -> dict[str, str]:

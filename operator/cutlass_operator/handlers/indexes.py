@@ -32,9 +32,11 @@ def is_ready(status: Any, generation: int | None) -> bool:
 
 
 def condition_true(status: Any, type_: str, generation: int | None) -> bool:
-    """True for the current generation, not a stale True left from before a spec change."""
+    """True for `generation`, not a stale True left from before a spec change (None: any)."""
     return any(
-        c.get("type") == type_ and c.get("status") == "True" and c.get("observedGeneration") == generation
+        c.get("type") == type_
+        and c.get("status") == "True"
+        and (generation is None or c.get("observedGeneration") == generation)
         for c in (status or {}).get("conditions", [])
     )
 

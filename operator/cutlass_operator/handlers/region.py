@@ -111,7 +111,12 @@ async def _run(
 
 
 def _verified(env_body: dict[str, Any]) -> bool:
-    generation = env_body.get("metadata", {}).get("generation")
+    metadata = env_body.get("metadata", {})
+    # The API server bumps the generation when it marks an object for deletion, and nothing
+    # re-verifies a deleting environment: requiring the new generation would keep its regions
+    # from tearing down while it waits for them. The last verification stands (`connect` checks
+    # the account again before any AWS call anyway).
+    generation = None if metadata.get("deletionTimestamp") else metadata.get("generation")
     return condition_true(env_body.get("status"), ACCOUNT_VERIFIED, generation)
 
 

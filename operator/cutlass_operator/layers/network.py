@@ -115,6 +115,7 @@ class _Builder:
 class NetworkLayer:
     name = LAYER
     condition = "NetworkReady"
+    holds_data = False
 
     def kinds(self) -> Sequence[ResourceKind]:
         # Imported here so that the builder stays pure: importing this module (to plan, or in

@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cutlass_operator.engine.identity import KEY
+from cutlass_operator.engine.resource import KindContext
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.literals import ResourceTypeType
     from mypy_boto3_ec2.type_defs import FilterTypeDef, TagSpecificationTypeDef, TagTypeDef
+    from mypy_boto3_resourcegroupstaggingapi.client import ResourceGroupsTaggingAPIClient
+    from mypy_boto3_resourcegroupstaggingapi.type_defs import TagFilterTypeDef
 
 # Only tags under this prefix are removed when no longer desired: anything else on a resource
 # may belong to a person or another tool (cost allocation, backup policies).
@@ -69,3 +72,20 @@ def tag_changes(desired: Mapping[str, str], observed: Mapping[str, str]) -> TagC
     put = {key: value for key, value in desired.items() if observed.get(key) != value}
     remove = sorted(key for key in observed if key.startswith(MANAGED_PREFIX) and key not in desired)
     return TagChanges(put, remove)
+
+
+def tagged_resources(ctx: KindContext, resource_type: str) -> dict[str, dict[str, str]]:
+    """`{ARN: tags}` of every resource of `resource_type` (`kms:key`, `s3:bucket`) in the region that
+    carries the workspace's selector tags: one GetResources call per 100 resources."""
+    tagging: ResourceGroupsTaggingAPIClient = ctx.clients.client("resourcegroupstaggingapi", ctx.region)
+    filters: list[TagFilterTypeDef] = [{"Key": k, "Values": [v]} for k, v in sorted(ctx.selector.items())]
+    found: dict[str, dict[str, str]] = {}
+    pages = tagging.get_paginator("get_resources").paginate(
+        TagFilters=filters, ResourceTypeFilters=[resource_type], PaginationConfig={"PageSize": 100}
+    )
+    for page in pages:
+        for mapping in page.get("ResourceTagMappingList", []):
+            tags = from_aws(mapping.get("Tags"))
+            if "ResourceARN" in mapping and matches(tags, ctx.selector):
+                found[mapping["ResourceARN"]] = tags
+    return found

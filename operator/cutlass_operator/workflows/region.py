@@ -23,10 +23,10 @@ from cutlass_operator.layers.base import Layer, RegionInputs
 from cutlass_operator.layers.network import NetworkLayer
 from cutlass_operator.workflows.report import LayerReport, Mode, Report
 
-REGION_LAYERS: tuple[Layer, ...] = (NetworkLayer(),)
+REGION_LAYERS: tuple[Layer[RegionInputs], ...] = (NetworkLayer(),)
 
 
-def region_conditions(layers: Sequence[Layer] = REGION_LAYERS) -> list[str]:
+def region_conditions(layers: Sequence[Layer[RegionInputs]] = REGION_LAYERS) -> list[str]:
     return [layer.condition for layer in layers]
 
 
@@ -51,7 +51,7 @@ def run_region(
     secret: Mapping[str, str] | None = None,
     calls: CallLog | None = None,
     progress: Progress | None = None,
-    layers: Sequence[Layer] = REGION_LAYERS,
+    layers: Sequence[Layer[RegionInputs]] = REGION_LAYERS,
     max_workers: int = 4,
 ) -> Report:
     inputs = region_inputs(environment, region)

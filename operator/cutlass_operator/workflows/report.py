@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -35,11 +36,13 @@ class LayerReport:
     plan: Plan
     result: ApplyResult | None
     outputs: dict[str, Any]
+    # Applied, but not usable yet: a replica still being created, a key not there yet.
+    waiting: ReconcileError | None = None
 
     @property
     def error(self) -> ReconcileError | None:
         if self.result is None or self.result.ok:
-            return None
+            return self.waiting
         errors = list(self.result.errors.values())
         return next((e for e in errors if isinstance(e, TerminalError)), errors[0])
 
@@ -80,8 +83,17 @@ class Report:
         return "\n".join(lines)
 
 
-def apply_report(status: CommonStatus, report: Report, generation: int, layer_conditions: list[str]) -> None:
-    """Fold a report into the status: per-layer conditions, Synced, Ready, phase, outputs, plan."""
+def apply_report(
+    status: CommonStatus,
+    report: Report,
+    generation: int,
+    layer_conditions: list[str],
+    also_required: Sequence[str] = (),
+) -> None:
+    """Fold a report into the status: per-layer conditions, Synced, Ready, phase, outputs, plan.
+
+    `also_required` names conditions set elsewhere (the account check, the regions) that Ready
+    waits for too."""
     conditions = list(status.conditions)
     done = {lr.condition: lr for lr in report.layers}
     error = report.first_error
@@ -100,7 +112,6 @@ def apply_report(status: CommonStatus, report: Report, generation: int, layer_co
                 conditions, condition, ConditionStatus.UNKNOWN, "NotReconciled",
                 f"not reached: {error.reason}", generation=generation,
             )  # fmt: skip
-    synced = error is None
     if error is None:
         conditions = set_condition(
             conditions, SYNCED, True, "ReconcileSuccess", "the last reconcile applied the spec",
@@ -108,26 +119,34 @@ def apply_report(status: CommonStatus, report: Report, generation: int, layer_co
         )  # fmt: skip
     else:
         conditions = set_condition(conditions, SYNCED, False, error.reason, error.message, generation=generation)
-    ready = all(
-        any(c.type == name and c.status == ConditionStatus.TRUE for c in conditions) for name in layer_conditions
-    )
-    conditions = set_condition(
-        conditions,
-        READY,
-        ready and synced,
-        "Available" if ready and synced else (error.reason if error else "LayersNotReady"),
-        "every layer is reconciled" if ready and synced else (error.message if error else ""),
-        generation=generation,
-    )
     status.conditions = conditions
     status.observed_generation = generation
-    status.phase = phase_of(error, ready and synced)
     if report.layers:
         status.plan = report.plan_summary()
     for lr in report.layers:
         if lr.outputs:
             status.outputs[lr.layer] = lr.outputs
     status.last_reconcile_time = now()
+    set_ready(status, [*layer_conditions, *also_required], error)
+
+
+def set_ready(status: CommonStatus, required: Sequence[str], error: ReconcileError | None = None) -> None:
+    """Ready (and the phase) from the required conditions: the first one not True says why not."""
+    blocking = next((c for name in required if (c := status.condition(name)) is None or c.status != "True"), None)
+    missing = next((name for name in required if status.condition(name) is None), None)
+    ready = error is None and blocking is None and missing is None
+    if ready:
+        reason, message = "Available", "every layer is reconciled"
+    elif error is not None:
+        reason, message = error.reason, error.message
+    elif blocking is not None:
+        reason, message = blocking.reason, blocking.message
+    else:
+        reason, message = "Pending", f"{missing} has not been reconciled yet"
+    status.conditions = set_condition(
+        status.conditions, READY, ready, reason, message, generation=status.observed_generation
+    )
+    status.phase = phase_of(error, ready)
 
 
 def phase_of(error: ReconcileError | None, ready: bool) -> Phase:

@@ -1,0 +1,82 @@
+"""Running a sequence of layers for one workspace: plan each, and apply under the workspace's
+lease only when there is something to change, so a steady state reads and never writes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from cutlass_operator.aws.lease import Lease
+from cutlass_operator.engine.errors import ReconcileError
+from cutlass_operator.engine.executor import Progress
+from cutlass_operator.engine.reconcile import Outcome, reconcile
+from cutlass_operator.engine.resource import KindContext
+from cutlass_operator.layers.base import Layer
+from cutlass_operator.workflows.report import LayerReport, Mode
+
+# Called after a layer applied cleanly; returns why it cannot be used yet, if so.
+Readiness = Callable[[Any, LayerReport], ReconcileError | None]
+
+
+@dataclass
+class LayerRun:
+    ctx: KindContext
+    mode: Mode
+    lease: Lease | None
+    retain_data: bool
+    max_workers: int = 4
+    progress: Progress | None = None
+
+    def run(
+        self, layers: Sequence[Layer[Any]], inputs: Any, readiness: Readiness | None = None
+    ) -> tuple[list[LayerReport], ReconcileError | None]:
+        """Layers in order (reverse for destroy), stopping at the first that is not ready."""
+        log = structlog.get_logger("cutlass.layers").bind(workspace=self.ctx.selector, mode=str(self.mode))
+        reports: list[LayerReport] = []
+        ordered = list(reversed(layers)) if self.mode == Mode.DESTROY else list(layers)
+        with ExitStack() as held:
+            leased = self.lease is None
+            for layer in ordered:
+                try:
+                    outcome = self._reconcile(layer, inputs, apply=leased and self.mode != Mode.PLAN)
+                    if not leased and self.mode != Mode.PLAN and not outcome.plan.empty:
+                        assert self.lease is not None
+                        held.enter_context(self.lease.held())
+                        leased = True
+                        outcome = self._reconcile(layer, inputs, apply=True)  # afresh, under the lease
+                except ReconcileError as exc:
+                    return reports, exc
+                observed = outcome.result.observed if outcome.result else outcome.plan.observed
+                report = LayerReport(layer.name, layer.condition, outcome.plan, outcome.result, layer.outputs(observed))
+                if report.error is None and readiness is not None and self.mode != Mode.PLAN:
+                    report = LayerReport(
+                        report.layer, report.condition, report.plan, report.result, report.outputs,
+                        waiting=readiness(layer, report),
+                    )  # fmt: skip
+                reports.append(report)
+                log.info(
+                    "layer reconciled",
+                    layer=layer.name,
+                    plan=outcome.plan.headline(),
+                    error=report.error.reason if report.error else None,
+                )
+                if report.error is not None:
+                    break
+        return reports, None
+
+    def _reconcile(self, layer: Layer[Any], inputs: Any, *, apply: bool) -> Outcome:
+        return reconcile(
+            {kind.kind: kind for kind in layer.kinds()},
+            layer.desired(inputs),
+            self.ctx,
+            scope=f"{layer.name}/",
+            apply=apply,
+            destroy=self.mode == Mode.DESTROY,
+            retain=self.retain_data and layer.holds_data,
+            max_workers=self.max_workers,
+            progress=self.progress,
+        )
