@@ -83,8 +83,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _offline(args: argparse.Namespace) -> int:
+    import logging
+
     from cutlass_operator.engine.errors import TerminalError
     from cutlass_operator.offline import OfflineRun
+
+    logging.getLogger().setLevel(logging.WARNING)  # the plan and the tables are the output
     from cutlass_operator.workflows.manifests import load_manifests
     from cutlass_operator.workflows.report import Mode
 

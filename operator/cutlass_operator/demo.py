@@ -110,6 +110,30 @@ class Demo:
             )
         return ok
 
+    def check_tables(self) -> bool:
+        """The environment's global tables with their replicas, and one item written in the primary
+        region read back from every replica region: replication seen end to end."""
+        ok = True
+        for env in self.objects("CutlassEnvironment"):
+            primary = env["spec"].get("primaryRegion", "eu-west-2")
+            for table in (env.get("status") or {}).get("tables", []):
+                replicas = ", ".join(f"{r['region']} {r['status']}" for r in table.get("replicas", []))
+                print(f"table {table['name']:<28} in {table['region']}  replicas: {replicas or 'none'}")
+                ok &= self._read_back(env, primary, table["name"], [r["region"] for r in table.get("replicas", [])])
+        return ok
+
+    def _read_back(self, env: dict[str, Any], primary: str, table: str, regions: list[str]) -> bool:
+        key = {"pk": {"S": "ORG#cutlass-demo"}, "sk": {"S": "BALANCE"}}
+        _account_session(env, primary).client("dynamodb").put_item(
+            TableName=table, Item={**key, "remaining": {"N": "1000"}}
+        )
+        for region in regions:
+            item = _account_session(env, region).client("dynamodb").get_item(TableName=table, Key=key).get("Item")
+            print(f"  item written in {primary} {'reads back' if item else 'is MISSING'} in {region}")
+            if not item:
+                return False
+        return True
+
 
 def _account_session(env: dict[str, Any], region: str) -> boto3.Session:
     role = env["spec"].get("credentials", {}).get("roleArn")
@@ -154,9 +178,11 @@ def run_demo(paths: list[Path], timeout: float = 300.0) -> int:
             print()
             print(demo.tables())
             print()
-            vpcs_ok = demo.check_vpcs()
+            checked = demo.check_vpcs()
+            print()
+            checked &= demo.check_tables()
         elapsed = time.monotonic() - started
-    if ready and vpcs_ok:
+    if ready and checked:
         print(f"\nAll environments and regions are Ready ({elapsed:.1f}s).")
         return 0
     print(f"\nNot everything became Ready within {timeout:.0f}s (failed: {failed}).")

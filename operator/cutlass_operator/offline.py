@@ -1,5 +1,10 @@
 """`cutlass plan | apply | destroy -f`: the engine without a cluster, for bootstrap, break-glass
-and CI pipelines. Statuses are computed exactly as the operator computes them, then printed."""
+and CI pipelines. Statuses are computed exactly as the operator computes them, then printed.
+
+What the operator does by reacting to events, this does in passes: the environment (account,
+bootstrap, tables), then its regions (network, key), again until nothing waits any more, since
+the tables wait for the regions' keys and the regions' data layer for the tables.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +16,22 @@ from cutlass_operator.api.crd import build_crds
 from cutlass_operator.api.environment import CutlassEnvironment, EnvironmentStatus
 from cutlass_operator.api.region import CutlassRegion, RegionStatus
 from cutlass_operator.aws.calls import CallLog
+from cutlass_operator.aws.lease import default_holder
+from cutlass_operator.engine.errors import TerminalError
 from cutlass_operator.engine.executor import Progress
 from cutlass_operator.printing import render_table
-from cutlass_operator.workflows.environment import apply_environment_report, run_environment, summarise_regions
+from cutlass_operator.workflows.environment import (
+    RegionRef,
+    apply_environment_report,
+    run_environment,
+    summarise_regions,
+)
 from cutlass_operator.workflows.manifests import ManifestSet
 from cutlass_operator.workflows.region import region_conditions, run_region
 from cutlass_operator.workflows.report import Mode, Report, apply_report
 
 Echo = Callable[[str], None]
+MAX_PASSES = 6
 
 
 @dataclass
@@ -28,44 +41,77 @@ class OfflineRun:
     echo: Echo
     calls: CallLog = field(default_factory=CallLog)
     progress: Progress | None = None
+    holder: str = field(default_factory=lambda: f"cutlass-cli/{default_holder()}")
     reports: dict[str, Report] = field(default_factory=dict)
     statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def run(self) -> bool:
-        """Environments first (the account guard), then their regions; False if anything failed."""
+        """Every environment and its regions; False if anything failed or still waits."""
         ok = True
         for env in self.manifests.environments:
-            env_report = run_environment(env, secret=self.manifests.secret_for(env), calls=self.calls)
-            regions: dict[str, bool] = {}
-            for region in self.manifests.regions_of(env):
-                report = self._region(env, region) if env_report.ok else env_report
-                regions[region.name] = report.ok and self.mode == Mode.APPLY
-                ok &= report.ok
-            self._environment_status(env, env_report, regions)
-            ok &= env_report.ok
-        orphans = [r.name for r in self.manifests.regions if r.name not in self.reports]
+            ok &= self._environment(env)
+        orphans = [r.name for r in self.manifests.regions if f"CutlassRegion/{r.name}" not in self.statuses]
         for name in orphans:
             self.echo(f"region {name}: its environment is not among the manifests; skipped")
         return ok and not orphans
 
+    def _environment(self, env: CutlassEnvironment) -> bool:
+        regions = self.manifests.regions_of(env)
+        refs = [RegionRef(r.spec.region, r.spec.aws_region) for r in regions]
+        if self.mode == Mode.DESTROY:
+            # Replicas go before the regions' keys, the lease table and bucket after the regions.
+            reports = [self._run_env(env, refs, with_bootstrap=False)]
+            reports += [self._region(env, r) for r in regions]
+            reports.append(self._run_env(env, [], with_bootstrap=True))
+            self._env_status(env, reports[-1], refs, regions)
+            return all(r.ok for r in reports)
+        for _ in range(MAX_PASSES if self.mode == Mode.APPLY else 1):
+            env_report = self._run_env(env, refs)
+            region_reports = [self._region(env, r) for r in regions] if env_report.caller_arn else []
+            everything = [env_report, *region_reports]
+            if all(r.ok for r in everything) or any(isinstance(r.first_error, TerminalError) for r in everything):
+                break
+        self._env_status(env, env_report, refs, regions)
+        return self.mode == Mode.PLAN or all(r.ok for r in everything)
+
+    def _run_env(self, env: CutlassEnvironment, refs: list[RegionRef], with_bootstrap: bool = True) -> Report:
+        report = run_environment(
+            env,
+            regions=refs,
+            mode=self.mode,
+            secret=self.manifests.secret_for(env),
+            calls=self.calls,
+            holder=self.holder,
+            with_bootstrap=with_bootstrap,
+        )
+        self.reports[f"CutlassEnvironment/{env.name}"] = report
+        self._show(f"{self.mode} environment {env.metadata.namespace}/{env.name}", report)
+        return report
+
     def _region(self, env: CutlassEnvironment, region: CutlassRegion) -> Report:
         secret = self.manifests.secret_for(env)
-        report = run_region(env, region, mode=self.mode, secret=secret, calls=self.calls, progress=self.progress)
-        self.reports[region.name] = report
-        self.echo(f"{self.mode} {region.metadata.namespace}/{region.name} ({region.spec.aws_region}):")
-        self.echo("  " + report.render().replace("\n", "\n  "))
-        status = RegionStatus()
+        report = run_region(
+            env, region, mode=self.mode, secret=secret, calls=self.calls, progress=self.progress, holder=self.holder
+        )
+        self.reports[f"CutlassRegion/{region.name}"] = report
+        self._show(f"{self.mode} region {region.metadata.namespace}/{region.name} ({region.spec.aws_region})", report)
+        status = RegionStatus(environment=env.name)
         apply_report(status, report, region.metadata.generation, region_conditions())
-        status.environment = env.name
         self.statuses[f"CutlassRegion/{region.name}"] = _object(region, status)
         return report
 
-    def _environment_status(self, env: CutlassEnvironment, report: Report, regions: dict[str, bool]) -> None:
-        status = EnvironmentStatus(regions=summarise_regions(regions))
-        apply_environment_report(status, report, env.metadata.generation)
+    def _env_status(
+        self, env: CutlassEnvironment, report: Report, refs: list[RegionRef], regions: list[CutlassRegion]
+    ) -> None:
+        ready = {r.name: self.reports[f"CutlassRegion/{r.name}"].ok and self.mode == Mode.APPLY for r in regions}
+        status = EnvironmentStatus(regions=summarise_regions(ready))
+        apply_environment_report(status, report, env.metadata.generation, refs)
         self.statuses[f"CutlassEnvironment/{env.name}"] = _object(env, status)
-        if report.first_error:
-            self.echo(f"environment {env.name}: {report.first_error.reason}: {report.first_error.message}")
+
+    def _show(self, title: str, report: Report) -> None:
+        self.echo(f"{title}:")
+        if report.layers or report.first_error:
+            self.echo("  " + report.render().replace("\n", "\n  "))
 
     def tables(self) -> str:
         crds = {crd["spec"]["names"]["kind"]: crd for crd in build_crds()}

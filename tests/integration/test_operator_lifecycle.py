@@ -203,7 +203,7 @@ def is_current(obj: dict[str, Any], *types: str) -> bool:
 
 
 def region_ready(obj: dict[str, Any]) -> bool:
-    return is_current(obj, "NetworkReady", "Synced", "Ready")
+    return is_current(obj, "NetworkReady", "DataReady", "Synced", "Ready")
 
 
 def regions_summary(summary: str) -> Callable[[dict[str, Any]], bool]:
@@ -308,15 +308,27 @@ class TestApplying:
         assert status(env)["callerArn"].startswith(f"arn:aws:sts::{account_id}:assumed-role/cutlass-operator/")
         assert status(env)["phase"] == "Ready"
         assert FINALIZER in env["metadata"]["finalizers"]
+        assert {t: conditions(env)[t]["status"] for t in ("BootstrapReady", "TablesReady")} == {
+            "BootstrapReady": "True",
+            "TablesReady": "True",
+        }
+        tables = {t["name"]: (t["region"], t["replicas"]) for t in status(env)["tables"]}
+        assert tables == {
+            f"cutlass-tech-{name}-dev": (LONDON, [{"region": SYDNEY, "status": "ACTIVE"}])
+            for name in ("credits", "usage", "alerts")
+        }
 
         vpcs: dict[str, str] = {}
         for name, aws_region in (("dev-london", LONDON), ("dev-sydney", SYDNEY)):
             obj = cluster.wait_for(REGIONS, applied.namespace, name, bool, until="there")
-            assert {t: conditions(obj)[t]["status"] for t in ("NetworkReady", "Synced", "Ready")} == {
+            assert {t: conditions(obj)[t]["status"] for t in ("NetworkReady", "DataReady", "Synced", "Ready")} == {
                 "NetworkReady": "True",
+                "DataReady": "True",
                 "Synced": "True",
                 "Ready": "True",
             }
+            key_arn = status(obj)["outputs"]["data"]["kmsKeyArn"]
+            assert key_arn.startswith(f"arn:aws:kms:{aws_region}:{account_id}:key/"), key_arn
             assert status(obj)["observedGeneration"] == obj["metadata"]["generation"]
             assert status(obj)["phase"] == "Ready"
             assert FINALIZER in obj["metadata"]["finalizers"]
@@ -338,7 +350,8 @@ class TestApplying:
             time.sleep(0.2)
         assert applied_events, [(e.reason, e.message) for e in events]
         assert [(e.involved_object.kind, e.type) for e in applied_events] == [("CutlassRegion", "Normal")]
-        assert applied_events[0].message.startswith("13 created,"), applied_events[0].message
+        # The network's 13 resources and the region's KMS key.
+        assert applied_events[0].message.startswith("14 created,"), applied_events[0].message
 
     def test_a_spec_update_is_applied_in_place(self, cluster: Cluster, applied: Applied) -> None:
         before = cluster.wait_for(REGIONS, applied.namespace, "dev-london", bool, until="there")

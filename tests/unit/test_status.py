@@ -67,15 +67,30 @@ def test_the_transition_time_moves_only_when_the_status_changes() -> None:
     assert flipped[0].last_transition_time != "2020-01-01T00:00:00Z"
 
 
-def test_an_environment_is_ready_when_its_account_is_verified_and_all_regions_are() -> None:
+def test_an_environment_is_ready_when_its_account_its_layers_and_all_regions_are() -> None:
     status = EnvironmentStatus(regions=summarise_regions({"dev-london": True, "dev-sydney": False}))
-    apply_environment_report(status, Report(Mode.APPLY, caller_arn="arn:aws:sts::111111111111:x"), 2)
+    layers = [
+        LayerReport("bootstrap", "BootstrapReady", Plan(()), ApplyResult(), {}),
+        LayerReport("tables", "TablesReady", Plan(()), ApplyResult(), {"cutlass-tech-credits-dev": {}}),
+    ]
+    apply_environment_report(status, Report(Mode.APPLY, layers, caller_arn="arn:aws:sts::111111111111:x"), 2)
     assert status.regions.summary == "1/2" and status.regions.not_ready == ["dev-sydney"]
     assert status.condition("AccountVerified").status == "True"  # type: ignore[union-attr]
-    assert status.condition("Ready").status == "False"  # type: ignore[union-attr]
+    assert status.condition("TablesReady").status == "True"  # type: ignore[union-attr]
+    assert status.condition("Ready").reason == "RegionsNotReady"  # type: ignore[union-attr]
     apply_regions_summary(status, summarise_regions({"dev-london": True, "dev-sydney": True}))
     assert status.condition("Ready").status == "True"  # type: ignore[union-attr]
     assert status.phase == "Ready"
+    assert [t.name for t in status.tables] == ["cutlass-tech-credits-dev"]
+
+
+def test_an_environment_waiting_for_keys_is_not_ready_and_says_why() -> None:
+    status = EnvironmentStatus(regions=summarise_regions({"dev-london": True}))
+    waiting = RetryableError("WaitingForKeys", "the tables wait for the data layer of eu-west-2")
+    layers = [LayerReport("bootstrap", "BootstrapReady", Plan(()), ApplyResult(), {})]
+    apply_environment_report(status, Report(Mode.APPLY, layers, error=waiting, caller_arn="arn:x"), 1)
+    assert status.condition("Ready").reason == "WaitingForKeys"  # type: ignore[union-attr]
+    assert status.phase == "WaitingForDependency"
 
 
 def test_an_account_mismatch_fails_the_environment_naming_both_accounts() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import kopf
 from pydantic import BaseModel, ConfigDict, Field
 
+from cutlass_operator.aws.lease import default_holder
+
 FINALIZER = "cutlass.tech/finalizer"
 
 
@@ -15,6 +17,7 @@ class OperatorConfig(BaseModel):
     retry_seconds: float = Field(default=15.0, gt=0, description="Delay before retrying a transient failure.")
     namespaces: tuple[str, ...] = Field(default=(), description="Namespaces to watch; empty: all.")
     max_workers: int = Field(default=4, ge=1, le=32, description="Concurrent AWS calls per reconcile.")
+    holder: str = Field(default_factory=default_holder, description="This operator's name on workspace leases.")
 
 
 def operator_settings(config: OperatorConfig) -> kopf.OperatorSettings:

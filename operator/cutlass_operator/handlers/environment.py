@@ -1,5 +1,6 @@
-"""Handlers of `CutlassEnvironment`: verify the account, keep the region summary current, and
-hold deletion until the regions that need its credentials are gone."""
+"""Handlers of `CutlassEnvironment`: verify the account, bootstrap it, keep its global tables
+replicated to exactly its live regions, keep the region summary current, and hold deletion until
+the regions that need its credentials are gone."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from cutlass_operator.api.common import GROUP, VERSION, explain
 from cutlass_operator.api.environment import CredentialsSource, CutlassEnvironment, EnvironmentStatus
 from cutlass_operator.engine.errors import TerminalError
 from cutlass_operator.handlers.config import OperatorConfig
-from cutlass_operator.handlers.indexes import EnvKey, regions_index, regions_of
+from cutlass_operator.handlers.indexes import EnvKey, live_regions, regions_index, regions_of
 from cutlass_operator.handlers.kube import read_secret
 from cutlass_operator.handlers.outcome import post_events, raise_for
 from cutlass_operator.workflows.environment import (
+    RegionRef,
     apply_environment_report,
     apply_regions_summary,
     run_environment,
@@ -33,9 +35,10 @@ def register_environment_handlers(registry: kopf.OperatorRegistry, config: Opera
     @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, field="spec")
-    async def reconcile_environment(body: kopf.Body, patch: kopf.Patch, **kwargs: Any) -> None:
-        report = await _verify(body)
-        _write_status(body, patch, report, regions_index(kwargs))
+    async def reconcile_environment(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
+        regions = _live(body, regions_index(kwargs))
+        report = await _run(body, memo, regions, Mode.APPLY, config)
+        _write_status(body, patch, report, regions, regions_index(kwargs))
         post_events(body, report)
         raise_for(report, config.retry_seconds)
 
@@ -47,52 +50,101 @@ def register_environment_handlers(registry: kopf.OperatorRegistry, config: Opera
         interval=config.resync_seconds,
         initial_delay=config.resync_seconds,
     )
-    async def reverify_environment(body: kopf.Body, patch: kopf.Patch, **kwargs: Any) -> None:
-        """Credentials expire and roles change: re-check the account at every resync."""
-        _write_status(body, patch, await _verify(body), regions_index(kwargs))
+    async def resync_environment(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
+        """Drift detection, and credentials that expired or roles that changed."""
+        regions = _live(body, regions_index(kwargs))
+        _write_status(body, patch, await _run(body, memo, regions, Mode.APPLY, config), regions, regions_index(kwargs))
 
     @kopf.timer(GROUP, VERSION, PLURAL, registry=registry, interval=SUMMARY_SECONDS)
-    def summarise_environment(body: kopf.Body, patch: kopf.Patch, **kwargs: Any) -> None:
-        """Reads kopf's in-memory index only; patches the status only when the summary changed."""
+    async def follow_regions(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
+        """Reads kopf's in-memory index of regions (no API call). When the set of live regions
+        differs from the one the tables replicate to, reconcile (add or remove replicas);
+        otherwise patch the summary, and only when it changed."""
         status = EnvironmentStatus.model_validate(dict(body.status))
-        regions = summarise_regions(
-            regions_of(regions_index(kwargs), body.metadata.namespace or "", body.metadata.name)
-        )
-        if status.observed_generation is None or regions == status.regions:
+        if status.observed_generation is None:
+            return  # the change handler has not run yet
+        index = regions_index(kwargs)
+        regions = _live(body, index)
+        if status.caller_arn and sorted(r.aws_region for r in regions) != status.replica_regions:
+            report = await _run(body, memo, regions, Mode.APPLY, config)
+            _write_status(body, patch, report, regions, index)
+            post_events(body, report)
             return
-        apply_regions_summary(status, regions)
-        patch.status.update(_dump(status))
+        summary = summarise_regions(regions_of(index, body.metadata.namespace or "", body.metadata.name))
+        if summary != status.regions:
+            apply_regions_summary(status, summary)
+            patch.status.update(_dump(status))
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
-    def delete_environment(body: kopf.Body, **kwargs: Any) -> None:
-        regions = regions_of(regions_index(kwargs), body.metadata.namespace or "", body.metadata.name)
-        if regions:
+    async def delete_environment(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
+        """Tables first (their replicas are encrypted with the regions' keys, and the primary
+        region's key encrypts the tables), then wait for the regions, then the bootstrap (the
+        regions' teardown takes leases in its table)."""
+        patch.status["phase"] = "Deleting"
+        remaining = regions_of(regions_index(kwargs), body.metadata.namespace or "", body.metadata.name)
+        report = await _run(body, memo, [], Mode.DESTROY, config, with_bootstrap=not remaining)
+        post_events(body, report)
+        error = report.first_error
+        if error is not None:  # never drop the finalizer while AWS still holds what it made
+            raise kopf.TemporaryError(f"{error.reason}: {error.message}", delay=config.retry_seconds)
+        if remaining:
             raise kopf.TemporaryError(
-                f"waiting for regions {', '.join(sorted(regions))} to be deleted: they need this "
-                "environment's credentials to tear down their AWS resources",
-                delay=5,
+                f"waiting for regions {', '.join(sorted(remaining))} to be deleted: they need this "
+                "environment's credentials and lease table to tear down their AWS resources",
+                delay=config.retry_seconds,
             )
 
 
-async def _verify(body: kopf.Body) -> Report:
-    log = structlog.get_logger("cutlass.environment").bind(namespace=body.metadata.namespace, name=body.metadata.name)
+def _live(body: kopf.Body, index: kopf.Index[EnvKey, Any]) -> list[RegionRef]:
+    return live_regions(index, body.metadata.namespace or "", body.metadata.name)
+
+
+async def _run(
+    body: kopf.Body,
+    memo: Any,
+    regions: list[RegionRef],
+    mode: Mode,
+    config: OperatorConfig,
+    *,
+    with_bootstrap: bool = True,
+) -> Report:
+    log = structlog.get_logger("cutlass.environment").bind(
+        namespace=body.metadata.namespace, name=body.metadata.name, mode=str(mode)
+    )
     try:
         environment = CutlassEnvironment.model_validate({"metadata": dict(body.metadata), "spec": dict(body.spec)})
     except ValidationError as exc:
-        return Report(Mode.APPLY, error=TerminalError("InvalidSpec", explain(exc)))
+        return Report(mode, error=TerminalError("InvalidSpec", explain(exc)))
     creds = environment.spec.credentials
     secret = None
     if creds.source == CredentialsSource.SECRET and creds.secret_ref is not None:
         secret = await asyncio.to_thread(read_secret, environment.metadata.namespace, creds.secret_ref.name)
-    report = await asyncio.to_thread(run_environment, environment, secret=secret)
-    log.info("account checked", ok=report.ok, caller=report.caller_arn)
+    lock: asyncio.Lock = memo.setdefault("reconcile_lock", asyncio.Lock())
+    async with lock:  # timers and change handlers must not reconcile one object at once
+        report = await asyncio.to_thread(
+            run_environment,
+            environment,
+            regions=regions,
+            mode=mode,
+            secret=secret,
+            holder=config.holder,
+            max_workers=config.max_workers,
+            with_bootstrap=with_bootstrap,
+        )
+    log.info("reconcile finished", ok=report.ok, caller=report.caller_arn, error=_reason(report))
     return report
 
 
-def _write_status(body: kopf.Body, patch: kopf.Patch, report: Report, regions: kopf.Index[EnvKey, Any]) -> None:
+def _reason(report: Report) -> str | None:
+    return report.first_error.reason if report.first_error else None
+
+
+def _write_status(
+    body: kopf.Body, patch: kopf.Patch, report: Report, regions: list[RegionRef], index: kopf.Index[EnvKey, Any]
+) -> None:
     status = EnvironmentStatus.model_validate(dict(body.status))
-    status.regions = summarise_regions(regions_of(regions, body.metadata.namespace or "", body.metadata.name))
-    apply_environment_report(status, report, body.metadata.get("generation", 1))
+    status.regions = summarise_regions(regions_of(index, body.metadata.namespace or "", body.metadata.name))
+    apply_environment_report(status, report, body.metadata.get("generation", 1), regions)
     patch.status.update(_dump(status))
 
 

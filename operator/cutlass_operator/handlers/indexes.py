@@ -4,14 +4,25 @@ environments count their regions, without an extra API call or a blind poll."""
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
 
 from cutlass_operator.api.common import GROUP, VERSION
 from cutlass_operator.engine.conditions import READY
+from cutlass_operator.workflows.environment import RegionRef
 
 EnvKey = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class RegionEntry:
+    name: str
+    ready: bool
+    region: str
+    aws_region: str
+    deleting: bool
 
 
 def register_indexes(registry: kopf.OperatorRegistry) -> None:
@@ -22,9 +33,16 @@ def register_indexes(registry: kopf.OperatorRegistry) -> None:
     @kopf.index(GROUP, VERSION, "cutlassregions", registry=registry, id="cutlass_regions")
     def cutlass_regions(
         namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, **_: Any
-    ) -> dict[EnvKey, tuple[str, bool]]:
+    ) -> dict[EnvKey, RegionEntry]:
         env = spec.get("environmentRef", {}).get("name", "")
-        return {(namespace or "", env): (name, is_ready(status, meta.get("generation")))}
+        entry = RegionEntry(
+            name=name,
+            ready=is_ready(status, meta.get("generation")),
+            region=spec.get("region", ""),
+            aws_region=spec.get("awsRegion", ""),
+            deleting=bool(meta.get("deletionTimestamp")),
+        )
+        return {(namespace or "", env): entry}
 
 
 def is_ready(status: Any, generation: int | None) -> bool:
@@ -47,7 +65,13 @@ def lookup_environment(index: kopf.Index[EnvKey, Any], namespace: str, name: str
 
 
 def regions_of(index: kopf.Index[EnvKey, Any], namespace: str, name: str) -> dict[str, bool]:
-    return dict(index.get((namespace, name), []))
+    return {entry.name: entry.ready for entry in index.get((namespace, name), [])}
+
+
+def live_regions(index: kopf.Index[EnvKey, Any], namespace: str, name: str) -> list[RegionRef]:
+    """The regions the environment's tables replicate to: those not being deleted."""
+    entries = [e for e in index.get((namespace, name), []) if not e.deleting]
+    return sorted({RegionRef(e.region, e.aws_region) for e in entries}, key=lambda r: r.aws_region)
 
 
 def environments_index(handler_kwargs: dict[str, Any]) -> kopf.Index[EnvKey, Any]:

@@ -13,13 +13,16 @@ from cutlass_operator.workflows.report import Report
 def post_events(body: Any, report: Report) -> None:
     summary = report.plan_summary()
     if summary.create or summary.update or summary.delete:
+        applied = all(lr.result is None or lr.result.ok for lr in report.layers)
         kopf.info(
             body,
-            reason="Applied" if report.ok else "PartiallyApplied",
+            reason="Applied" if applied else "PartiallyApplied",
             message=f"{summary.create} created, {summary.update} updated, {summary.delete} deleted",
         )
     error = report.first_error
-    if error is not None:
+    if error is not None and error.reason.startswith("WaitingFor"):
+        kopf.info(body, reason=error.reason, message=error.message)  # an expected pause, not a problem
+    elif error is not None:
         kopf.warn(body, reason=error.reason, message=error.message)
 
 

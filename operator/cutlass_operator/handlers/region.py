@@ -96,7 +96,13 @@ async def _run(
     async with lock:  # the resync timer and change handlers must not reconcile one object at once
         log.info("reconcile started", environment=ref)
         report = await asyncio.to_thread(
-            run_region, environment, region, mode=mode, secret=secret, max_workers=config.max_workers
+            run_region,
+            environment,
+            region,
+            mode=mode,
+            secret=secret,
+            holder=config.holder,
+            max_workers=config.max_workers,
         )
     summary = report.plan_summary()
     log.info(

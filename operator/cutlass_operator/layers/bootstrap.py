@@ -47,7 +47,7 @@ class BootstrapLayer:
         from cutlass_operator.resources.dynamodb import TableKind
         from cutlass_operator.resources.s3 import BucketKind
 
-        return [BucketKind(), TableKind(LEASE_TABLE)]
+        return [BucketKind(), TableKind(LEASE_TABLE, key_prefix=f"{LAYER}/")]
 
     def desired(self, inputs: EnvironmentInputs) -> list[Desired]:
         ws = inputs.workspace

@@ -70,7 +70,7 @@ class TablesLayer:
     def kinds(self) -> Sequence[ResourceKind]:
         from cutlass_operator.resources.dynamodb import TableKind
 
-        return [TableKind("cutlass-tech-")]
+        return [TableKind("cutlass-tech-", key_prefix=f"{LAYER}/")]
 
     def desired(self, inputs: EnvironmentInputs) -> list[Desired]:
         """Tables in the primary region, replicated to each region whose key already exists.

@@ -52,7 +52,7 @@ class LayerRun:
                     return reports, exc
                 observed = outcome.result.observed if outcome.result else outcome.plan.observed
                 report = LayerReport(layer.name, layer.condition, outcome.plan, outcome.result, layer.outputs(observed))
-                if report.error is None and readiness is not None and self.mode != Mode.PLAN:
+                if report.error is None and readiness is not None and self.mode == Mode.APPLY:
                     report = LayerReport(
                         report.layer, report.condition, report.plan, report.result, report.outputs,
                         waiting=readiness(layer, report),

@@ -1,32 +1,37 @@
 """One reconcile of a `CutlassRegion`: connect to the account, then each regional layer in order.
 
-Layers run in the seed's order (network before data before compute ...) and stop at the first
-failure, since each builds on the outputs of those before it. Destroy runs them in reverse.
+Layers run in the seed's order (network, then data, ...) and stop at the first that is not
+ready, since each builds on those before it. Destroy runs them in reverse. The data layer is
+ready only when this region's copy of every global table is ACTIVE: the table itself in the
+primary region, its replica elsewhere.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-import structlog
-
-from cutlass_operator.api.environment import CutlassEnvironment, resolve_settings
+from cutlass_operator.api.environment import CutlassEnvironment, DeletionPolicy, resolve_settings
 from cutlass_operator.api.region import CutlassRegion
 from cutlass_operator.aws.calls import CallLog
 from cutlass_operator.aws.guard import connect
-from cutlass_operator.engine.errors import ReconcileError
+from cutlass_operator.aws.lease import Lease, default_holder
+from cutlass_operator.engine.errors import ReconcileError, RetryableError
 from cutlass_operator.engine.executor import Progress
 from cutlass_operator.engine.identity import Workspace
-from cutlass_operator.engine.reconcile import reconcile
 from cutlass_operator.engine.resource import KindContext
 from cutlass_operator.layers.base import Layer, RegionInputs
+from cutlass_operator.layers.data import DataLayer
 from cutlass_operator.layers.network import NetworkLayer
-from cutlass_operator.workflows.report import LayerReport, Mode, Report
+from cutlass_operator.layers.tables import table_names
+from cutlass_operator.resources.dynamodb_status import table_states
+from cutlass_operator.workflows.layers import LayerRun
+from cutlass_operator.workflows.report import Mode, Report
 
-REGION_LAYERS: tuple[Layer[RegionInputs], ...] = (NetworkLayer(),)
+REGION_LAYERS: tuple[Layer[RegionInputs], ...] = (NetworkLayer(), DataLayer())
 
 
-def region_conditions(layers: Sequence[Layer[RegionInputs]] = REGION_LAYERS) -> list[str]:
+def region_conditions(layers: Sequence[Layer[Any]] = REGION_LAYERS) -> list[str]:
     return [layer.condition for layer in layers]
 
 
@@ -51,8 +56,9 @@ def run_region(
     secret: Mapping[str, str] | None = None,
     calls: CallLog | None = None,
     progress: Progress | None = None,
-    layers: Sequence[Layer[RegionInputs]] = REGION_LAYERS,
+    holder: str | None = None,
     max_workers: int = 4,
+    layers: Sequence[Layer[RegionInputs]] = REGION_LAYERS,
 ) -> Report:
     inputs = region_inputs(environment, region)
     try:
@@ -65,33 +71,50 @@ def run_region(
         region=region.spec.aws_region,
         selector=inputs.workspace.selector(),
     )
-    log = structlog.get_logger("cutlass.region").bind(workspace=inputs.workspace.name, mode=str(mode))
-    reports: list[LayerReport] = []
-    ordered = list(reversed(layers)) if mode == Mode.DESTROY else list(layers)
-    for layer in ordered:
-        try:
-            kinds = {kind.kind: kind for kind in layer.kinds()}
-            outcome = reconcile(
-                kinds,
-                layer.desired(inputs),
-                ctx,
-                scope=f"{layer.name}/",
-                apply=mode != Mode.PLAN,
-                destroy=mode == Mode.DESTROY,
-                max_workers=max_workers,
-                progress=progress,
-            )
-        except ReconcileError as exc:
-            return Report(mode, reports, error=exc, caller_arn=connection.caller_arn)
-        observed = outcome.result.observed if outcome.result else outcome.plan.observed
-        report = LayerReport(layer.name, layer.condition, outcome.plan, outcome.result, layer.outputs(observed))
-        reports.append(report)
-        log.info(
-            "layer reconciled",
-            layer=layer.name,
-            plan=outcome.plan.headline(),
-            error=report.error.reason if report.error else None,
+    policy = environment.spec.effective_deletion_policy()
+    if mode == Mode.DESTROY and policy == DeletionPolicy.DELETE:
+        waiting = _replicas_still_here(ctx, environment)
+        if waiting is not None:
+            return Report(mode, error=waiting, caller_arn=connection.caller_arn)
+    lease = Lease(
+        connection.clients, environment.spec.primary_region, inputs.workspace.name, holder or default_holder()
+    )
+    run = LayerRun(ctx, mode, lease, policy == DeletionPolicy.RETAIN, max_workers, progress)
+    reports, error = run.run(layers, inputs, readiness=lambda layer, _: _data_ready(ctx, environment, layer))
+    return Report(mode, reports, error=error, caller_arn=connection.caller_arn)
+
+
+def _data_ready(ctx: KindContext, environment: CutlassEnvironment, layer: Layer[Any]) -> ReconcileError | None:
+    """The region's compute may use the tables only once its copy of each is ACTIVE."""
+    if not isinstance(layer, DataLayer):
+        return None
+    states = table_states(ctx.clients, ctx.region, table_names(environment.name))
+    pending = {name: state for name, state in states.items() if state != "ACTIVE"}
+    if not pending:
+        return None
+    primary = ctx.region == environment.spec.primary_region
+    what = ", ".join(f"{name} ({state or 'absent'})" for name, state in sorted(pending.items()))
+    if primary:
+        return RetryableError("WaitingForTables", f"the environment has not created its tables yet: {what}", 5)
+    return RetryableError("WaitingForReplica", f"waiting for the replicas in {ctx.region} to be ACTIVE: {what}", 5)
+
+
+def _replicas_still_here(ctx: KindContext, environment: CutlassEnvironment) -> ReconcileError | None:
+    """The region's key encrypts its replicas, and the primary region's key the tables
+    themselves: the key may go only once the environment removed what it encrypts."""
+    states = table_states(ctx.clients, ctx.region, table_names(environment.name))
+    present = sorted(name for name, state in states.items() if state)
+    if not present:
+        return None
+    if ctx.region == environment.spec.primary_region:
+        return RetryableError(
+            "PrimaryRegionHoldsTables",
+            f"the environment's tables live in this region ({', '.join(present)}): they go when the "
+            "environment is deleted (or move spec.primaryRegion first)",
+            delay=5,
         )
-        if report.error is not None:
-            break
-    return Report(mode, reports, caller_arn=connection.caller_arn)
+    return RetryableError(
+        "WaitingForReplicaRemoval",
+        f"the environment is removing this region's replicas first: {', '.join(present)}",
+        delay=5,
+    )
