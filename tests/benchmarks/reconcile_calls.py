@@ -1,5 +1,6 @@
-"""How long a reconcile takes and how many AWS calls it makes: a full converge, a no-op resync
-(which must write nothing), and a teardown, against the embedded AWS emulator over HTTP.
+"""How long a reconcile takes and how many AWS calls it makes: a full converge (in as many passes
+as the environment and its regions need), a no-op resync (which must write nothing), and a
+teardown, against the embedded AWS emulator over HTTP.
 
 Run: `make bench` or `.venv/bin/python tests/benchmarks/reconcile_calls.py [-f manifests/dev] [--repeat 3]`
 Prints one line per phase; figures are per run of every region in the manifests.
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from cutlass_operator.aws.calls import CallLog
 from cutlass_operator.emulator.aws import aws_emulator, pointed_at
+from cutlass_operator.logs import configure_logging
 from cutlass_operator.offline import OfflineRun
 from cutlass_operator.workflows.manifests import load_manifests
 from cutlass_operator.workflows.report import Mode
@@ -36,7 +38,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="fresh emulator per repetition")
     args = parser.parse_args()
     paths = args.filename or [Path("manifests/dev")]
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    configure_logging("console", logging.WARNING)  # the figures are the output
     rows: dict[str, list[tuple[float, int, int, int]]] = {}
     for _ in range(args.repeat):
         with aws_emulator() as endpoint, pointed_at(endpoint):
