@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--resync-seconds", type=float, default=300.0, help="drift detection interval")
     run.add_argument("--max-workers", type=int, default=4, help="concurrent AWS calls per reconcile")
     run.add_argument("--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("--metrics-port", type=int, default=8000, help="Prometheus metrics port (0: none)")
     run.set_defaults(command=_run)
 
     demo = sub.add_parser("demo", help="the operator against embedded emulators, with the example manifests")
@@ -59,14 +60,18 @@ def _run(args: argparse.Namespace) -> int:
     import kopf
 
     from cutlass_operator.handlers.config import OperatorConfig, operator_settings
+    from cutlass_operator.handlers.metrics import OperatorMetrics
     from cutlass_operator.handlers.registry import build_registry
 
     config = OperatorConfig(
         resync_seconds=args.resync_seconds, namespaces=tuple(args.namespace), max_workers=args.max_workers
     )
+    metrics = OperatorMetrics()
+    if args.metrics_port:
+        metrics.serve(args.metrics_port)
     asyncio.run(
         kopf.operator(
-            registry=build_registry(config),
+            registry=build_registry(config, metrics),
             settings=operator_settings(config),
             clusterwide=not config.namespaces,
             namespaces=config.namespaces,

@@ -11,6 +11,7 @@ import logging
 import os
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from kubernetes import client, config
 
 from cutlass_operator.api.common import GROUP, VERSION
 from cutlass_operator.api.crd import build_crds
-from cutlass_operator.emulator.aws import aws_emulator, pointed_at
+from cutlass_operator.emulator.aws import aws_emulator, free_port, pointed_at
 from cutlass_operator.emulator.kube import KubeEmulatorThread
 from cutlass_operator.handlers.config import OperatorConfig
 from cutlass_operator.handlers.runner import OperatorThread
@@ -150,6 +151,17 @@ def _account_session(env: dict[str, Any], region: str) -> boto3.Session:
     )
 
 
+def _metrics_summary(port: int) -> str:
+    """A few of the operator's own series, scraped from its endpoint as Prometheus would."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        lines = response.read().decode().splitlines()
+    wanted = ("cutlass_reconcile_total", "cutlass_aws_calls_total")
+    samples = [line for line in lines if line.startswith(wanted)]
+    calls = sum(float(line.rsplit(" ", 1)[1]) for line in samples if line.startswith("cutlass_aws_calls_total"))
+    reconciles = [line for line in samples if line.startswith("cutlass_reconcile_total")]
+    return "metrics: " + f"{int(calls)} AWS calls; " + "; ".join(reconciles)
+
+
 def run_demo(paths: list[Path], timeout: float = 300.0) -> int:
     # The demo narrates the objects' conditions, which carry what the operator's logs would repeat.
     logging.getLogger().setLevel(logging.WARNING)
@@ -169,7 +181,8 @@ def run_demo(paths: list[Path], timeout: float = 300.0) -> int:
         demo.install_crds()
         demo.apply(documents)
         with OperatorThread(OperatorConfig(resync_seconds=60, retry_seconds=2)) as operator:
-            demo.say("operator started")
+            metrics = operator.metrics.serve(free_port(), "127.0.0.1")
+            demo.say(f"operator started; metrics on http://127.0.0.1:{metrics.server_port}/metrics")
             ready = failed = False
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and operator.alive and not (ready or failed):
@@ -181,6 +194,9 @@ def run_demo(paths: list[Path], timeout: float = 300.0) -> int:
             checked = demo.check_vpcs()
             print()
             checked &= demo.check_tables()
+            print()
+            print(_metrics_summary(metrics.server_port))
+            metrics.shutdown()
         elapsed = time.monotonic() - started
     if ready and checked:
         print(f"\nAll environments and regions are Ready ({elapsed:.1f}s).")

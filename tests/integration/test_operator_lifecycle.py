@@ -15,6 +15,7 @@ import copy
 import functools
 import itertools
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from kubernetes.client.exceptions import ApiException
 
 from cutlass_operator.api.common import GROUP, VERSION
 from cutlass_operator.api.crd import build_crds
+from cutlass_operator.emulator.aws import free_port
 from cutlass_operator.emulator.kube import KubeEmulatorThread
 from cutlass_operator.engine.identity import WORKSPACE
 from cutlass_operator.handlers.config import FINALIZER, OperatorConfig
@@ -380,6 +382,29 @@ class TestApplying:
         assert [(e["VpcId"], e["VpcEndpointType"], e["ServiceName"]) for e in endpoints] == [
             (vpc_id, "Gateway", f"com.amazonaws.{LONDON}.s3")
         ]
+
+    def test_the_metrics_endpoint_serves_the_operators_series(self, cluster: Cluster, applied: Applied) -> None:
+        server = cluster.operator.metrics.serve(free_port(), "127.0.0.1")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/metrics", timeout=10) as response:
+                text = response.read().decode()
+        finally:
+            server.shutdown()
+        mine = f'namespace="{applied.namespace}"'
+        for sample in (
+            'cutlass_reconcile_total{kind="CutlassRegion",outcome="success"}',
+            'cutlass_reconcile_duration_seconds_count{kind="CutlassEnvironment"}',
+            'cutlass_aws_calls_total{operation="CreateVpc",outcome="ok",service="ec2"}',
+            'cutlass_aws_calls_total{operation="GetCallerIdentity",outcome="ok",service="sts"}',
+        ):
+            assert sample in text, sample
+        managed = [line for line in text.splitlines() if line.startswith("cutlass_managed_resources{") and mine in line]
+        assert any('name="dev-london"' in line and 'resource_kind="ec2.subnet"' in line and line.endswith(" 4.0")
+                   for line in managed), managed  # fmt: skip
+        synced = [
+            line for line in text.splitlines() if line.startswith("cutlass_last_successful_sync") and mine in line
+        ]
+        assert {line.split('name="')[1].split('"')[0] for line in synced} == {"dev", "dev-london", "dev-sydney"}
 
 
 class TestDeleting:

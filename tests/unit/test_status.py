@@ -102,3 +102,21 @@ def test_an_account_mismatch_fails_the_environment_naming_both_accounts() -> Non
     assert "222222222222" in verified.message and "111111111111" in verified.message
     assert status.phase == "Failed"
     assert status.condition("Ready").reason == "AccountMismatch"  # type: ignore[union-attr]
+
+
+def test_metrics_count_drift_repairs_only_on_resync_and_end_with_the_object() -> None:
+    from cutlass_operator.handlers.metrics import OperatorMetrics
+
+    metrics = OperatorMetrics()
+    update = Change(Action.UPDATE, "network/vpc", "ec2.vpc", "cutlass-tech-vpc-dev-london")
+    report = Report(Mode.APPLY, [layer(ApplyResult(), update)])
+    metrics.observe("CutlassRegion", "ns", "dev-london", report, 0.5)
+    labels = {"kind": "CutlassRegion", "namespace": "ns", "name": "dev-london"}
+    assert metrics.registry.get_sample_value("cutlass_drift_repairs_total", labels) is None
+    metrics.observe("CutlassRegion", "ns", "dev-london", report, 0.5, resync=True)
+    assert metrics.registry.get_sample_value("cutlass_drift_repairs_total", labels) == 1.0
+    managed = {**labels, "resource_kind": "ec2.vpc"}
+    assert metrics.registry.get_sample_value("cutlass_managed_resources", managed) == 1.0
+    metrics.forget("CutlassRegion", "ns", "dev-london")
+    assert metrics.registry.get_sample_value("cutlass_managed_resources", managed) is None
+    assert metrics.registry.get_sample_value("cutlass_last_successful_sync_timestamp_seconds", labels) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,11 +19,16 @@ def is_read(operation: str) -> bool:
     return operation.startswith(READ_PREFIXES) or operation in NON_MUTATING
 
 
+# Told of every call as it completes: service, operation, and "ok" or the error code.
+CallObserver = Callable[[str, str, str], None]
+
+
 @dataclass
 class CallLog:
     """Thread-safe tally of `service:Operation` calls made through clients it is attached to."""
 
     calls: Counter[str] = field(default_factory=Counter)
+    observers: list[CallObserver] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, service: str, operation: str) -> None:
@@ -35,7 +41,19 @@ class CallLog:
         def on_call(model: Any, **_: Any) -> None:
             self.record(service, model.name)
 
+        def on_done(model: Any, parsed: Any, **_: Any) -> None:
+            code = (parsed or {}).get("Error", {}).get("Code") if isinstance(parsed, dict) else None
+            for observer in self.observers:
+                observer(service, model.name, code or "ok")
+
+        def on_failed(model: Any, **_: Any) -> None:
+            for observer in self.observers:
+                observer(service, model.name, "ConnectionError")
+
         client.meta.events.register("before-call", on_call)
+        if self.observers:
+            client.meta.events.register("after-call", on_done)
+            client.meta.events.register("after-call-error", on_failed)
 
     @property
     def reads(self) -> int:

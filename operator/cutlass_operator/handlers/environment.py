@@ -13,11 +13,12 @@ from pydantic import ValidationError
 
 from cutlass_operator.api.common import GROUP, VERSION, explain
 from cutlass_operator.api.environment import CredentialsSource, CutlassEnvironment, EnvironmentStatus
+from cutlass_operator.aws.calls import CallLog
 from cutlass_operator.engine.errors import TerminalError
-from cutlass_operator.handlers.config import OperatorConfig
 from cutlass_operator.handlers.indexes import EnvKey, live_regions, regions_index, regions_of
 from cutlass_operator.handlers.kube import read_secret
 from cutlass_operator.handlers.outcome import post_events, raise_for
+from cutlass_operator.handlers.runtime import Runtime
 from cutlass_operator.workflows.environment import (
     RegionRef,
     apply_environment_report,
@@ -28,16 +29,19 @@ from cutlass_operator.workflows.environment import (
 from cutlass_operator.workflows.report import Mode, Report
 
 PLURAL = "cutlassenvironments"
+KIND = "CutlassEnvironment"
 SUMMARY_SECONDS = 2.0
 
 
-def register_environment_handlers(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
+def register_environment_handlers(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
+    config = runtime.config
+
     @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, field="spec")
     async def reconcile_environment(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
         regions = _live(body, regions_index(kwargs))
-        report = await _run(body, memo, regions, Mode.APPLY, config)
+        report = await _run(body, memo, regions, Mode.APPLY, runtime)
         _write_status(body, patch, report, regions, regions_index(kwargs))
         post_events(body, report)
         raise_for(report, config.retry_seconds)
@@ -53,7 +57,8 @@ def register_environment_handlers(registry: kopf.OperatorRegistry, config: Opera
     async def resync_environment(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
         """Drift detection, and credentials that expired or roles that changed."""
         regions = _live(body, regions_index(kwargs))
-        _write_status(body, patch, await _run(body, memo, regions, Mode.APPLY, config), regions, regions_index(kwargs))
+        report = await _run(body, memo, regions, Mode.APPLY, runtime, resync=True)
+        _write_status(body, patch, report, regions, regions_index(kwargs))
 
     @kopf.timer(GROUP, VERSION, PLURAL, registry=registry, interval=SUMMARY_SECONDS)
     async def follow_regions(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
@@ -66,7 +71,7 @@ def register_environment_handlers(registry: kopf.OperatorRegistry, config: Opera
         index = regions_index(kwargs)
         regions = _live(body, index)
         if status.caller_arn and sorted(r.aws_region for r in regions) != status.replica_regions:
-            report = await _run(body, memo, regions, Mode.APPLY, config)
+            report = await _run(body, memo, regions, Mode.APPLY, runtime)
             _write_status(body, patch, report, regions, index)
             post_events(body, report)
             return
@@ -82,7 +87,7 @@ def register_environment_handlers(registry: kopf.OperatorRegistry, config: Opera
         regions' teardown takes leases in its table)."""
         patch.status["phase"] = "Deleting"
         remaining = regions_of(regions_index(kwargs), body.metadata.namespace or "", body.metadata.name)
-        report = await _run(body, memo, [], Mode.DESTROY, config, with_bootstrap=not remaining)
+        report = await _run(body, memo, [], Mode.DESTROY, runtime, with_bootstrap=not remaining)
         post_events(body, report)
         error = report.first_error
         if error is not None:  # never drop the finalizer while AWS still holds what it made
@@ -93,6 +98,7 @@ def register_environment_handlers(registry: kopf.OperatorRegistry, config: Opera
                 "environment's credentials and lease table to tear down their AWS resources",
                 delay=config.retry_seconds,
             )
+        runtime.metrics.forget(KIND, body.metadata.namespace or "", body.metadata.name or "")
 
 
 def _live(body: kopf.Body, index: kopf.Index[EnvKey, Any]) -> list[RegionRef]:
@@ -104,9 +110,10 @@ async def _run(
     memo: Any,
     regions: list[RegionRef],
     mode: Mode,
-    config: OperatorConfig,
+    runtime: Runtime,
     *,
     with_bootstrap: bool = True,
+    resync: bool = False,
 ) -> Report:
     log = structlog.get_logger("cutlass.environment").bind(
         namespace=body.metadata.namespace, name=body.metadata.name, mode=str(mode)
@@ -119,18 +126,23 @@ async def _run(
     secret = None
     if creds.source == CredentialsSource.SECRET and creds.secret_ref is not None:
         secret = await asyncio.to_thread(read_secret, environment.metadata.namespace, creds.secret_ref.name)
-    lock: asyncio.Lock = memo.setdefault("reconcile_lock", asyncio.Lock())
-    async with lock:  # timers and change handlers must not reconcile one object at once
-        report = await asyncio.to_thread(
+
+    async def reconcile(calls: CallLog) -> Report:
+        return await asyncio.to_thread(
             run_environment,
             environment,
             regions=regions,
             mode=mode,
             secret=secret,
-            holder=config.holder,
-            max_workers=config.max_workers,
+            calls=calls,
+            holder=runtime.config.holder,
+            max_workers=runtime.config.max_workers,
             with_bootstrap=with_bootstrap,
         )
+
+    lock: asyncio.Lock = memo.setdefault("reconcile_lock", asyncio.Lock())
+    async with lock:  # timers and change handlers must not reconcile one object at once
+        report = await runtime.measured(KIND, body, reconcile, resync=resync)
     log.info("reconcile finished", ok=report.ok, caller=report.caller_arn, error=_reason(report))
     return report
 

@@ -13,24 +13,28 @@ from pydantic import ValidationError
 from cutlass_operator.api.common import GROUP, VERSION, explain
 from cutlass_operator.api.environment import CredentialsSource, CutlassEnvironment
 from cutlass_operator.api.region import CutlassRegion, RegionStatus
+from cutlass_operator.aws.calls import CallLog
 from cutlass_operator.engine.errors import RetryableError, TerminalError
-from cutlass_operator.handlers.config import OperatorConfig
 from cutlass_operator.handlers.indexes import EnvKey, condition_true, environments_index, lookup_environment
 from cutlass_operator.handlers.kube import read_secret
 from cutlass_operator.handlers.outcome import post_events, raise_for
+from cutlass_operator.handlers.runtime import Runtime
 from cutlass_operator.workflows.environment import ACCOUNT_VERIFIED
 from cutlass_operator.workflows.region import region_conditions, run_region
 from cutlass_operator.workflows.report import Mode, Report, apply_report
 
 PLURAL = "cutlassregions"
+KIND = "CutlassRegion"
 
 
-def register_region_handlers(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
+def register_region_handlers(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
+    config = runtime.config
+
     @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, field="spec")
     async def reconcile_region(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
-        report = await _run(body, memo, environments_index(kwargs), Mode.APPLY, config)
+        report = await _run(body, memo, environments_index(kwargs), Mode.APPLY, runtime)
         _write_status(body, patch, report)
         post_events(body, report)
         raise_for(report, config.retry_seconds)
@@ -45,7 +49,7 @@ def register_region_handlers(registry: kopf.OperatorRegistry, config: OperatorCo
     )
     async def resync_region(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
         """Drift detection: the same reconcile; a steady state reads AWS and writes nothing."""
-        report = await _run(body, memo, environments_index(kwargs), Mode.APPLY, config)
+        report = await _run(body, memo, environments_index(kwargs), Mode.APPLY, runtime, resync=True)
         _write_status(body, patch, report)
         if report.plan_summary().changes:
             post_events(body, report)
@@ -53,19 +57,22 @@ def register_region_handlers(registry: kopf.OperatorRegistry, config: OperatorCo
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
     async def delete_region(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
         patch.status["phase"] = "Deleting"
-        report = await _run(body, memo, environments_index(kwargs), Mode.DESTROY, config)
+        report = await _run(body, memo, environments_index(kwargs), Mode.DESTROY, runtime)
         post_events(body, report)
         error = report.first_error
         if error is not None:  # never drop the finalizer while AWS still holds resources
             raise kopf.TemporaryError(f"{error.reason}: {error.message}", delay=config.retry_seconds)
+        runtime.metrics.forget(KIND, body.metadata.namespace or "", body.metadata.name or "")
 
 
 async def _run(
     body: kopf.Body,
-    memo: kopf.Memo,
+    memo: Any,
     environments: kopf.Index[EnvKey, Any],
     mode: Mode,
-    config: OperatorConfig,
+    runtime: Runtime,
+    *,
+    resync: bool = False,
 ) -> Report:
     log = structlog.get_logger("cutlass.region").bind(
         namespace=body.metadata.namespace, name=body.metadata.name, mode=str(mode)
@@ -78,32 +85,31 @@ async def _run(
     env_body = lookup_environment(environments, region.metadata.namespace, ref)
     if env_body is None:
         return Report(mode, error=RetryableError("WaitingForEnvironment", f"CutlassEnvironment {ref!r} not found"))
+    waiting = _environment_not_verified(ref, env_body)
+    if waiting is not None:
+        return Report(mode, error=waiting)
     environment = CutlassEnvironment.model_validate(env_body)
-    if not _verified(env_body):
-        return Report(
-            mode,
-            error=RetryableError(
-                "WaitingForEnvironment",
-                f"CutlassEnvironment {ref!r} has not verified its account yet",
-                delay=2,
-            ),
-        )
     secret = None
     creds = environment.spec.credentials
     if creds.source == CredentialsSource.SECRET and creds.secret_ref is not None:
         secret = await asyncio.to_thread(read_secret, region.metadata.namespace, creds.secret_ref.name)
-    lock: asyncio.Lock = memo.setdefault("reconcile_lock", asyncio.Lock())
-    async with lock:  # the resync timer and change handlers must not reconcile one object at once
-        log.info("reconcile started", environment=ref)
-        report = await asyncio.to_thread(
+
+    async def reconcile(calls: CallLog) -> Report:
+        return await asyncio.to_thread(
             run_region,
             environment,
             region,
             mode=mode,
             secret=secret,
-            holder=config.holder,
-            max_workers=config.max_workers,
+            calls=calls,
+            holder=runtime.config.holder,
+            max_workers=runtime.config.max_workers,
         )
+
+    lock: asyncio.Lock = memo.setdefault("reconcile_lock", asyncio.Lock())
+    async with lock:  # the resync timer and change handlers must not reconcile one object at once
+        log.info("reconcile started", environment=ref)
+        report = await runtime.measured(KIND, body, reconcile, resync=resync)
     summary = report.plan_summary()
     log.info(
         "reconcile finished",
@@ -114,6 +120,23 @@ async def _run(
         error=report.first_error.reason if report.first_error else None,
     )
     return report
+
+
+def _environment_not_verified(ref: str, env_body: dict[str, Any]) -> RetryableError | None:
+    """Regions wait for their environment's account check, and say what it found."""
+    if _verified(env_body):
+        return None
+    verified = next(
+        (c for c in (env_body.get("status") or {}).get("conditions", []) if c.get("type") == ACCOUNT_VERIFIED),
+        None,
+    )
+    if verified is not None and verified.get("status") == "False":
+        return RetryableError(
+            "WaitingForEnvironment",
+            f"CutlassEnvironment {ref!r} failed its account check: {verified.get('reason')}: {verified.get('message')}",
+            delay=10,
+        )
+    return RetryableError("WaitingForEnvironment", f"CutlassEnvironment {ref!r} has not verified its account yet", 2)
 
 
 def _verified(env_body: dict[str, Any]) -> bool:

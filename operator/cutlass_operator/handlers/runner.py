@@ -10,12 +10,16 @@ from types import TracebackType
 import kopf
 
 from cutlass_operator.handlers.config import OperatorConfig, operator_settings
+from cutlass_operator.handlers.metrics import OperatorMetrics
 from cutlass_operator.handlers.registry import build_registry
 
 
 class OperatorThread:
-    def __init__(self, config: OperatorConfig, start_timeout: float = 30.0) -> None:
+    def __init__(
+        self, config: OperatorConfig, start_timeout: float = 30.0, metrics: OperatorMetrics | None = None
+    ) -> None:
         self._config = config
+        self.metrics = metrics or OperatorMetrics()
         self._start_timeout = start_timeout
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -42,7 +46,7 @@ class OperatorThread:
         try:
             asyncio.run(
                 kopf.operator(
-                    registry=build_registry(self._config),
+                    registry=build_registry(self._config, self.metrics),
                     settings=operator_settings(self._config),
                     clusterwide=not self._config.namespaces,
                     namespaces=self._config.namespaces,
