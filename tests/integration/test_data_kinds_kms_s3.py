@@ -32,6 +32,7 @@ from cutlass_operator.engine.identity import COMPONENT, ENVIRONMENT, KEY, MANAGE
 from cutlass_operator.engine.plan import Action
 from cutlass_operator.engine.reconcile import Outcome, reconcile
 from cutlass_operator.engine.resource import Desired, KindContext, Observed, ResourceKind
+from cutlass_operator.layers.bootstrap import artifact_bucket_name, tls_only_policy
 from cutlass_operator.resources.kms import KmsKeyKind
 from cutlass_operator.resources.s3 import LIFECYCLE_RULE, BucketKind
 
@@ -93,24 +94,10 @@ def key_desired(workspace: Workspace, **changes: Any) -> Desired:
 
 
 def bucket_name(workspace: Workspace) -> str:
-    return f"cutlass-tech-artifacts-{workspace.account_id}-{REGION}"
+    return artifact_bucket_name(workspace.account_id, REGION)
 
 
-def tls_only(bucket: str) -> dict[str, Any]:
-    arn = f"arn:aws:s3:::{bucket}"
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "DenyPlainHttp",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [arn, f"{arn}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            }
-        ],
-    }
+tls_only = tls_only_policy
 
 
 def bucket_desired(workspace: Workspace, **changes: Any) -> Desired:
