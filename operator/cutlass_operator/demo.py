@@ -3,26 +3,35 @@
 It does what a user does on a cluster: install the CRDs, apply the manifests, run the operator,
 watch the objects converge and read their status; then it checks in the emulated accounts that
 the VPCs the status names really exist there. Exit status 1 when anything fails to become Ready.
+
+The Kubernetes side is a real kube-apiserver and etcd when `make testbin` has built them (the
+tables are then `kubectl get`'s own output), else the embedded API emulator; it says which.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
 import yaml
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 
 from cutlass_operator.api.common import GROUP, VERSION
 from cutlass_operator.api.crd import build_crds
 from cutlass_operator.emulator.aws import aws_emulator, free_port, pointed_at
+from cutlass_operator.emulator.control_plane import ControlPlane, locate_binaries
 from cutlass_operator.emulator.kube import KubeEmulatorThread
 from cutlass_operator.handlers.config import OperatorConfig
 from cutlass_operator.handlers.runner import OperatorThread
@@ -48,6 +57,16 @@ class Demo:
         for crd in build_crds():
             self.extensions.create_custom_resource_definition(crd)
             self.say(f"customresourcedefinition {crd['metadata']['name']} created")
+        for plural in PLURALS.values():  # a real API server serves a new kind a moment after its CRD
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    self.custom.list_cluster_custom_object(GROUP, VERSION, plural)
+                    break
+                except ApiException as exc:
+                    if exc.status != 404 or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
 
     def apply(self, documents: Iterable[dict[str, Any]]) -> None:
         """Namespaces first, then Secrets, then our kinds, whatever order the files list them in."""
@@ -162,6 +181,39 @@ def _metrics_summary(port: int) -> str:
     return "metrics: " + f"{int(calls)} AWS calls; " + "; ".join(reconciles)
 
 
+@contextmanager
+def _kubernetes(tmp: Path) -> Iterator[tuple[Path, str, bool]]:
+    """(kubeconfig, what it is, whether it is real): the control plane `make testbin` built, else the emulator."""
+    binaries = locate_binaries()
+    if binaries is not None:
+        with ControlPlane(binaries) as plane:
+            yield (
+                plane.kubeconfig,
+                f"kube-apiserver {binaries.kubernetes_version} with etcd {binaries.etcd_version} on {plane.url} "
+                f"(ready in {plane.timings.total:.1f}s)",
+                True,
+            )
+        return
+    with KubeEmulatorThread() as kube:
+        yield (
+            kube.write_kubeconfig(tmp / "kubeconfig"),
+            f"the Kubernetes API emulator on {kube.url} (`make testbin` builds a real kube-apiserver)",
+            False,
+        )
+
+
+def _kubectl_get(kubeconfig: Path) -> str | None:
+    """`kubectl get` as a user types it, when kubectl is installed (the dev extra has it)."""
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    kubectl = shutil.which("kubectl", path=search)
+    if kubectl is None:
+        return None
+    args = ["get", "cutlassenvironments,cutlassregions", "--all-namespaces"]
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    result = subprocess.run([kubectl, *args], capture_output=True, text=True, env=env, check=False)
+    return f"$ kubectl {' '.join(args)}\n{result.stdout}{result.stderr}".rstrip()
+
+
 def run_demo(paths: list[Path], timeout: float = 300.0) -> int:
     # The demo narrates the objects' conditions, which carry what the operator's logs would repeat.
     logging.getLogger().setLevel(logging.WARNING)
@@ -172,12 +224,11 @@ def run_demo(paths: list[Path], timeout: float = 300.0) -> int:
         tempfile.TemporaryDirectory(prefix="cutlass-demo-") as tmp,
         aws_emulator() as endpoint,
         pointed_at(endpoint),
-        KubeEmulatorThread() as kube,
+        _kubernetes(Path(tmp)) as (kubeconfig, kubernetes, real),
     ):
-        kubeconfig = kube.write_kubeconfig(Path(tmp) / "kubeconfig")
         os.environ["KUBECONFIG"] = str(kubeconfig)
         demo = Demo(config.new_client_from_config(config_file=str(kubeconfig)), started)
-        demo.say(f"AWS emulator on {endpoint}, Kubernetes API emulator on {kube.url}")
+        demo.say(f"AWS emulator on {endpoint}; Kubernetes: {kubernetes}")
         demo.install_crds()
         demo.apply(documents)
         with OperatorThread(OperatorConfig(resync_seconds=60, retry_seconds=2)) as operator:
@@ -189,7 +240,7 @@ def run_demo(paths: list[Path], timeout: float = 300.0) -> int:
                 time.sleep(1)
                 ready, failed = demo.report_progress()
             print()
-            print(demo.tables())
+            print((real and _kubectl_get(kubeconfig)) or demo.tables())
             print()
             checked = demo.check_vpcs()
             print()

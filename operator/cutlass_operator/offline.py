@@ -97,6 +97,9 @@ class OfflineRun:
         self._show(f"{self.mode} region {region.metadata.namespace}/{region.name} ({region.spec.aws_region})", report)
         status = RegionStatus(environment=env.name)
         apply_report(status, report, region.metadata.generation, region_conditions())
+        if self.mode == Mode.DESTROY:  # what is gone is not Ready, whatever its last layers said
+            status.conditions = [c for c in status.conditions if c.type == "Synced"]
+            status.phase = "Deleted" if report.ok else "Deleting"
         self.statuses[f"CutlassRegion/{region.name}"] = _object(region, status)
         return report
 

@@ -81,7 +81,14 @@ class BootstrapLayer:
         }
         return [
             Desired(BUCKET, "s3.bucket", bucket, bucket_properties, ws.tags(LAYER, BUCKET, bucket)),
-            Desired(LEASES, "dynamodb.table", LEASE_TABLE, lease_properties, ws.tags(LAYER, LEASES, LEASE_TABLE)),
+            Desired(
+                LEASES,
+                "dynamodb.table",
+                LEASE_TABLE,
+                lease_properties,
+                ws.tags(LAYER, LEASES, LEASE_TABLE),
+                retain=False,  # the operator's bookkeeping, not user data: never left behind
+            ),
         ]
 
     def outputs(self, observed: Mapping[str, Observed]) -> dict[str, Any]:

@@ -114,7 +114,9 @@ class TablesLayer:
                 "ttlAttribute": design.ttl_attribute,
                 "deletionProtection": spec.effective_deletion_protection(),
                 "replicas": replicas,
-                "pruneReplicas": spec.effective_deletion_policy() == DeletionPolicy.DELETE,
+                # Replicas hold the same data: protection and Retain keep them as they keep the table.
+                "pruneReplicas": spec.effective_deletion_policy() == DeletionPolicy.DELETE
+                and not spec.effective_deletion_protection(),
             }
             entries.append(Desired(key, DYNAMODB_TABLE, name, properties, inputs.workspace.tags(LAYER, key, name)))
         return entries

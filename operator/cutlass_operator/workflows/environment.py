@@ -92,7 +92,8 @@ def run_environment(
                 delay=5,
             )
             return Report(mode, reports, error=waiting, caller_arn=connection.caller_arn)
-        done, error = run.run(layers, inputs, readiness=lambda _layer, _report: _missing_keys(keys))
+        readiness = (lambda *_: _missing_keys(keys)) if layers is TABLES and mode == Mode.APPLY else None
+        done, error = run.run(layers, inputs, readiness=readiness)
         reports += done
         if error is not None or any(r.error for r in done):
             return Report(mode, reports, error=error, caller_arn=connection.caller_arn)

@@ -113,6 +113,13 @@ def _replicas_still_here(ctx: KindContext, environment: CutlassEnvironment) -> R
             "environment is deleted (or move spec.primaryRegion first)",
             delay=5,
         )
+    if environment.spec.effective_deletion_protection():
+        return RetryableError(
+            "ReplicasProtected",
+            f"this region's replicas ({', '.join(present)}) are deletion-protected: set "
+            "spec.data.deletionProtection: false on the environment to let them go, or use deletionPolicy Retain",
+            delay=30,
+        )
     return RetryableError(
         "WaitingForReplicaRemoval",
         f"the environment is removing this region's replicas first: {', '.join(present)}",
