@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from cutlass_operator.api.common import Condition
 from cutlass_operator.api.environment import (
     CutlassEnvironment,
@@ -107,13 +109,12 @@ def region_keys(clients: ClientFactory, environment: str, regions: Sequence[Regi
         kms = clients.client("kms", region=region.aws_region)
         with aws_errors(f"look up the data key of {region.name}"):
             try:
-                keys[region.aws_region] = kms.describe_key(KeyId=key_alias(environment, region.name))["KeyMetadata"][
-                    "Arn"
-                ]
-            except Exception as exc:
-                if not is_not_found(exc):  # type: ignore[arg-type]
+                metadata = kms.describe_key(KeyId=key_alias(environment, region.name))["KeyMetadata"]
+            except ClientError as exc:
+                if not is_not_found(exc):
                     raise
-                keys[region.aws_region] = None
+                metadata = None
+        keys[region.aws_region] = metadata["Arn"] if metadata else None
     return keys
 
 
