@@ -38,7 +38,7 @@ integration: $(STAMP)
 testbin:  ## build kube-apiserver and etcd for the e2e tier (a no-op when built; needs Go)
 	tools/testbin/build.sh
 
-e2e: $(STAMP) testbin  ## the e2e tier against the control plane `make testbin` built
+e2e: $(STAMP) testbin helm  ## the e2e tier against the control plane `make testbin` built
 	CUTLASS_E2E=require $(BIN)/pytest tests/e2e -m e2e -q
 
 # The same tests on a kind cluster, for users with docker and kind (CI machines have no Docker
@@ -65,3 +65,5 @@ clean:
 
 bench: $(STAMP)  ## AWS calls and time of a converge, a no-op resync and a teardown
 	$(BIN)/python tests/benchmarks/reconcile_calls.py
+
+include mk/delivery.mk

@@ -29,6 +29,7 @@ def operator_settings(config: OperatorConfig) -> kopf.OperatorSettings:
     )
     settings.posting.level = 20  # INFO: significant changes become Kubernetes events
     settings.scanning.disabled = True  # we know our resources; no cluster-wide discovery needed
+    settings.peering.standalone = True  # one replica (the chart's Recreate strategy); no kopfpeerings RBAC
     settings.watching.server_timeout = 300
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
     return settings
