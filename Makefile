@@ -57,8 +57,9 @@ e2e-kind: $(STAMP)  ## the e2e tier on a throwaway kind cluster (needs docker an
 	kind load docker-image cutlass-operator:e2e --name $(KIND_CLUSTER) && \
 	KUBECONFIG="$$kubeconfig" CUTLASS_E2E_CLUSTER=existing $(BIN)/pytest tests/e2e -m e2e -q
 
-crds: $(STAMP)  ## regenerate crds/ from the models
+crds: $(STAMP)  ## regenerate crds/ (and the chart's copy) from the models
 	$(BIN)/cutlass crds --output-dir crds
+	cp crds/*.yaml charts/cutlass-operator/crds/
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -28,7 +28,7 @@ from cutlass_operator.workflows.environment import (
 )
 from cutlass_operator.workflows.manifests import ManifestSet
 from cutlass_operator.workflows.region import region_conditions, run_region
-from cutlass_operator.workflows.report import Mode, Report, apply_report
+from cutlass_operator.workflows.report import Mode, Phase, Report, apply_report
 
 Echo = Callable[[str], None]
 MAX_PASSES = 6
@@ -99,7 +99,7 @@ class OfflineRun:
         apply_report(status, report, region.metadata.generation, region_conditions())
         if self.mode == Mode.DESTROY:  # what is gone is not Ready, whatever its last layers said
             status.conditions = [c for c in status.conditions if c.type == "Synced"]
-            status.phase = "Deleted" if report.ok else "Deleting"
+            status.phase = Phase.DELETED if report.ok else Phase.DELETING
         self.statuses[f"CutlassRegion/{region.name}"] = _object(region, status)
         return report
 

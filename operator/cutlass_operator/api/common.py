@@ -82,7 +82,7 @@ class PlanSummary(StatusModel):
 
 class CommonStatus(StatusModel):
     phase: str | None = Field(
-        default=None, description="Pending, Reconciling, Ready, Failed, Deleting or WaitingForDependency."
+        default=None, description="Reconciling, Ready, Failed, WaitingForDependency, Deleting or Deleted."
     )
     observed_generation: int | None = Field(default=None, description="The metadata.generation the status describes.")
     conditions: list[Condition] = Field(

@@ -168,7 +168,3 @@ def resolve_refs(value: Any, outputs: Mapping[str, Mapping[str, Any]]) -> Any:
     if isinstance(value, list | tuple):
         return [resolve_refs(v, outputs) for v in value]
     return value
-
-
-def has_refs(value: Any) -> bool:
-    return next(iter_refs(value), None) is not None

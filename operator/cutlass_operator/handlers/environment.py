@@ -26,7 +26,7 @@ from cutlass_operator.workflows.environment import (
     run_environment,
     summarise_regions,
 )
-from cutlass_operator.workflows.report import Mode, Report
+from cutlass_operator.workflows.report import Mode, Phase, Report
 
 PLURAL = "cutlassenvironments"
 KIND = "CutlassEnvironment"
@@ -85,7 +85,7 @@ def register_environment_handlers(registry: kopf.OperatorRegistry, runtime: Runt
         """Tables first (their replicas are encrypted with the regions' keys, and the primary
         region's key encrypts the tables), then wait for the regions, then the bootstrap (the
         regions' teardown takes leases in its table)."""
-        patch.status["phase"] = "Deleting"
+        patch.status["phase"] = Phase.DELETING.value
         remaining = regions_of(regions_index(kwargs), body.metadata.namespace or "", body.metadata.name)
         report = await _run(body, memo, [], Mode.DESTROY, runtime, with_bootstrap=not remaining)
         post_events(body, report)

@@ -21,7 +21,7 @@ from cutlass_operator.handlers.outcome import post_events, raise_for
 from cutlass_operator.handlers.runtime import Runtime
 from cutlass_operator.workflows.environment import ACCOUNT_VERIFIED
 from cutlass_operator.workflows.region import region_conditions, run_region
-from cutlass_operator.workflows.report import Mode, Report, apply_report
+from cutlass_operator.workflows.report import Mode, Phase, Report, apply_report
 
 PLURAL = "cutlassregions"
 KIND = "CutlassRegion"
@@ -56,7 +56,7 @@ def register_region_handlers(registry: kopf.OperatorRegistry, runtime: Runtime) 
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
     async def delete_region(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
-        patch.status["phase"] = "Deleting"
+        patch.status["phase"] = Phase.DELETING.value
         report = await _run(body, memo, environments_index(kwargs), Mode.DESTROY, runtime)
         post_events(body, report)
         error = report.first_error

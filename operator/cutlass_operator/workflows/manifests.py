@@ -28,16 +28,6 @@ class ManifestSet:
     secrets: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     documents: list[dict[str, Any]] = field(default_factory=list)
 
-    def environment_of(self, region: CutlassRegion) -> CutlassEnvironment:
-        for env in self.environments:
-            if env.name == region.spec.environment_ref.name and env.metadata.namespace == region.metadata.namespace:
-                return env
-        raise TerminalError(
-            "EnvironmentNotFound",
-            f"region {region.name}: no CutlassEnvironment {region.spec.environment_ref.name!r} "
-            f"in namespace {region.metadata.namespace!r} among the manifests",
-        )
-
     def regions_of(self, environment: CutlassEnvironment) -> list[CutlassRegion]:
         return [
             r

@@ -21,12 +21,12 @@ class Mode(StrEnum):
 
 
 class Phase(StrEnum):
-    PENDING = "Pending"
     RECONCILING = "Reconciling"
     READY = "Ready"
     FAILED = "Failed"
     WAITING = "WaitingForDependency"
     DELETING = "Deleting"
+    DELETED = "Deleted"
 
 
 @dataclass(frozen=True)
