@@ -172,7 +172,8 @@ def operations_in_code() -> dict[str, set[str]]:
     """Every `service:Operation` the package can call -> the modules that call it.
 
     A method name shared by several services (tag_resource) belongs to the service its module is
-    named after (resources/kms.py -> kms). The emulator and the demo are not the operator.
+    named after (resources/kms.py -> kms). The emulator and the demo are not the operator, and
+    the application's functions (app/) run under their own execution roles, not the operator's.
     """
     session = botocore.session.get_session()
     by_method: dict[str, set[str]] = {}
@@ -182,7 +183,7 @@ def operations_in_code() -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         module = str(path.relative_to(PACKAGE))
-        if module.startswith("emulator/") or module == "demo.py":
+        if module.startswith(("emulator/", "app/")) or module == "demo.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
