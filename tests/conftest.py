@@ -12,6 +12,8 @@ from cutlass_operator.api.environment import Credentials, CredentialsSource
 from cutlass_operator.aws.calls import CallLog
 from cutlass_operator.aws.session import AwsClients, environment_session
 from cutlass_operator.emulator.aws import aws_emulator, pointed_at
+from cutlass_operator.engine.identity import Workspace
+from cutlass_operator.engine.resource import KindContext
 
 _accounts = itertools.count(100000000001)
 
@@ -39,3 +41,22 @@ def clients(role_arn: str) -> AwsClients:
     """Clients acting in the test's own account (moto honours the assumed role's account)."""
     creds = Credentials(source=CredentialsSource.ASSUME_ROLE, role_arn=role_arn)
     return AwsClients(environment_session(creds, None, "eu-west-2"), "eu-west-2", CallLog())
+
+
+@pytest.fixture
+def workspace(account_id: str) -> Workspace:
+    """The seed's dev-london workspace, in the test's own account."""
+    return Workspace("dev", "london", "eu-west-2", account_id, {})
+
+
+@pytest.fixture
+def ctx(clients: AwsClients, account_id: str, workspace: Workspace) -> KindContext:
+    """What a resource kind is given: the test account's clients and the workspace's selector."""
+    return KindContext(clients=clients, account_id=account_id, region="eu-west-2", selector=workspace.selector())
+
+
+@pytest.fixture
+def calls(clients: AwsClients) -> CallLog:
+    """Every AWS call the `clients` made, to count reads and writes."""
+    assert clients.calls is not None
+    return clients.calls

@@ -48,22 +48,6 @@ TEMPLATE_PREFIX = "cutlass-tech-alert-dev-london-"
 
 
 @pytest.fixture
-def workspace(account_id: str) -> Workspace:
-    return Workspace("dev", "london", REGION, account_id, {})
-
-
-@pytest.fixture
-def ctx(clients: AwsClients, account_id: str, workspace: Workspace) -> KindContext:
-    return KindContext(clients=clients, account_id=account_id, region=REGION, selector=workspace.selector())
-
-
-@pytest.fixture
-def calls(clients: AwsClients) -> CallLog:
-    assert clients.calls is not None
-    return clients.calls
-
-
-@pytest.fixture
 def sqs(clients: AwsClients) -> Any:
     return clients.client("sqs")
 
