@@ -30,6 +30,8 @@ from kubernetes.client.exceptions import ApiException
 
 from cutlass_operator.api.common import GROUP, VERSION
 from cutlass_operator.api.crd import build_crds
+from cutlass_operator.api.environment import Credentials
+from cutlass_operator.aws.session import environment_session
 from cutlass_operator.emulator.aws import aws_emulator, free_port, pointed_at
 from cutlass_operator.emulator.control_plane import ControlPlane, locate_binaries
 from cutlass_operator.emulator.kube import KubeEmulatorThread
@@ -156,18 +158,8 @@ class Demo:
 
 
 def _account_session(env: dict[str, Any], region: str) -> boto3.Session:
-    role = env["spec"].get("credentials", {}).get("roleArn")
-    if not role:
-        return boto3.Session(region_name=region)
-    creds = boto3.client("sts", region_name=region).assume_role(RoleArn=role, RoleSessionName="cutlass-demo")[
-        "Credentials"
-    ]
-    return boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=region,
-    )
+    """The session the operator itself uses for that environment (the demo's manifests assume roles)."""
+    return environment_session(Credentials.model_validate(env["spec"].get("credentials", {})), None, region)
 
 
 def _metrics_summary(port: int) -> str:

@@ -23,6 +23,8 @@ from typing import IO, Any
 import boto3
 import yaml
 
+from cutlass_operator.api.environment import Credentials, CredentialsSource
+from cutlass_operator.aws.session import environment_session
 from cutlass_operator.emulator.aws import EMULATOR_ENV
 from cutlass_operator.engine.identity import KEY, WORKSPACE
 
@@ -205,15 +207,7 @@ class OperatorProcess:
 
 def account_session(role_arn: str, aws_region: str) -> boto3.Session:
     """A session acting in the role's account (moto's AssumeRole honours the account in the ARN)."""
-    creds = boto3.client("sts", region_name=aws_region).assume_role(RoleArn=role_arn, RoleSessionName="e2e")[
-        "Credentials"
-    ]
-    return boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=aws_region,
-    )
+    return environment_session(Credentials(source=CredentialsSource.ASSUME_ROLE, role_arn=role_arn), None, aws_region)
 
 
 @dataclass(frozen=True)
