@@ -75,6 +75,7 @@ def environment(account_id: str, **spec: Any) -> CutlassEnvironment:
                 "accountId": account_id,
                 "tier": "dev",
                 "credentials": {"source": "AssumeRole", "roleArn": f"arn:aws:iam::{account_id}:role/cutlass-operator"},
+                "notifications": {"senderEmail": "alerts@example.com"},
                 **spec,
             },
         }

@@ -55,7 +55,9 @@ def ec2(clients: AwsClients) -> Any:
 
 
 def region_inputs(workspace: Workspace, network: dict[str, Any] | None = None) -> RegionInputs:
-    environment = CutlassEnvironmentSpec.model_validate({"accountId": workspace.account_id, "tier": "dev"})
+    environment = CutlassEnvironmentSpec.model_validate(
+        {"accountId": workspace.account_id, "tier": "dev", "notifications": {"senderEmail": "alerts@example.com"}}
+    )
     region = CutlassRegionSpec.model_validate(
         {
             "environmentRef": {"name": "dev"},

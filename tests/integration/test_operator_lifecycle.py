@@ -145,6 +145,7 @@ def environment(namespace: str, account_id: str, role_arn: str) -> dict[str, Any
             "tier": "dev",
             "primaryRegion": LONDON,
             "credentials": {"source": "AssumeRole", "roleArn": role_arn},
+            "notifications": {"senderEmail": "alerts@example.com"},
         },
     }
 

@@ -65,7 +65,12 @@ def environment(account_id: str, credentials: dict[str, Any]) -> CutlassEnvironm
     return CutlassEnvironment.model_validate(
         {
             "metadata": {"name": "dev", "namespace": "cutlass-dev"},
-            "spec": {"accountId": account_id, "tier": "dev", "credentials": credentials},
+            "spec": {
+                "accountId": account_id,
+                "tier": "dev",
+                "credentials": credentials,
+                "notifications": {"senderEmail": "alerts@example.com"},
+            },
         }
     )
 

@@ -283,7 +283,11 @@ def manifest(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": "cutlass.tech/v1alpha1", "kind": kind, "metadata": {"name": "dev"}, "spec": spec}
 
 
-SEED_ENVIRONMENT: dict[str, Any] = {"accountId": "111111111111", "tier": "dev"}
+SEED_ENVIRONMENT: dict[str, Any] = {
+    "accountId": "111111111111",
+    "tier": "dev",
+    "notifications": {"senderEmail": "alerts@example.com"},
+}
 SEED_REGION: dict[str, Any] = {
     "environmentRef": {"name": "dev"},
     "region": "london",
@@ -419,6 +423,7 @@ def test_nested_models_are_inlined_with_the_fields_description() -> None:
         "logRetentionDays",
         "detailedMonitoring",
         "enhancedSecurity",
+        "provisionedConcurrency",
     }
     nat = node_at("CutlassRegion", "spec", "network", "natGateways")
     assert nat == {
@@ -579,7 +584,7 @@ def test_what_the_network_rules_iterate_is_bounded(path: tuple[str, ...], keywor
 
 def test_every_rule_has_a_message_naming_a_spec_field() -> None:
     rules = [rule for kind, _, node in ALL_NODES for rule in node.get("x-kubernetes-validations", [])]
-    assert len(rules) == 15
+    assert len(rules) == 16
     for rule in rules:
         assert re.match(r"^spec\.[a-zA-Z.]+", rule["message"]), rule
         assert rule.get("reason", "FieldValueInvalid") in {
@@ -773,6 +778,30 @@ def test_credentials_with_what_their_source_needs_are_accepted(credentials: dict
     spec = environment_with(credentials=credentials)
     assert admit("CutlassEnvironment", spec) == []
     CutlassEnvironmentSpec.model_validate(spec)
+
+
+SENDER = "spec.notifications.senderEmail is required when spec.domain is not set"
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        pytest.param({"accountId": "111111111111", "tier": "dev"}, id="neither"),
+        pytest.param(
+            {"accountId": "111111111111", "tier": "dev", "notifications": {"maxReceiveCount": 3}}, id="no-sender"
+        ),
+    ],
+)
+def test_an_environment_without_a_sender_or_a_domain_is_rejected(spec: dict[str, Any]) -> None:
+    assert_violations(admit("CutlassEnvironment", spec), [(".spec.notifications.senderEmail", SENDER)])
+    with pytest.raises(ValidationError, match="senderEmail is required"):
+        CutlassEnvironmentSpec.model_validate(spec)
+
+
+def test_a_domain_gives_the_default_sender() -> None:
+    spec = {"accountId": "111111111111", "tier": "dev", "domain": {"zoneName": "example.com"}}
+    assert admit("CutlassEnvironment", spec) == []
+    assert CutlassEnvironmentSpec.model_validate(spec).effective_sender_email() == "alerts@example.com"
 
 
 def test_the_credentials_source_defaults_to_the_operators_own_chain() -> None:

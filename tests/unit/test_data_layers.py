@@ -29,7 +29,13 @@ def environment_spec(
     tier: str = "dev", credentials: dict[str, Any] | None = None, **spec: Any
 ) -> CutlassEnvironmentSpec:
     return CutlassEnvironmentSpec.model_validate(
-        {"accountId": ACCOUNT, "tier": tier, "credentials": credentials or ASSUME_ROLE, **spec}
+        {
+            "accountId": ACCOUNT,
+            "tier": tier,
+            "credentials": credentials or ASSUME_ROLE,
+            "notifications": {"senderEmail": "alerts@example.com"},
+            **spec,
+        }
     )
 
 

@@ -40,6 +40,7 @@ metadata: {name: dev, namespace: team}
 spec:
   accountId: "123456789012"
   tier: dev
+  notifications: {senderEmail: alerts@example.com}
   credentials: {source: Secret, secretRef: {name: aws}}
 """
     )

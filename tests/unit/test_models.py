@@ -22,7 +22,11 @@ from cutlass_operator.api import (
 )
 from cutlass_operator.api.environment import ResolvedSettings, resolve_settings
 
-SEED_ENVIRONMENT: dict[str, Any] = {"accountId": "111111111111", "tier": "dev"}
+SEED_ENVIRONMENT: dict[str, Any] = {
+    "accountId": "111111111111",
+    "tier": "dev",
+    "notifications": {"senderEmail": "alerts@example.com"},
+}
 
 SEED_REGION: dict[str, Any] = {
     "environmentRef": {"name": "dev"},

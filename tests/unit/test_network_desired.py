@@ -28,7 +28,9 @@ def inputs(
     network: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
 ) -> RegionInputs:
-    environment = CutlassEnvironmentSpec.model_validate({"accountId": account, "tier": tier})
+    environment = CutlassEnvironmentSpec.model_validate(
+        {"accountId": account, "tier": tier, "notifications": {"senderEmail": "alerts@example.com"}}
+    )
     region = CutlassRegionSpec.model_validate(
         {
             "environmentRef": {"name": tier},

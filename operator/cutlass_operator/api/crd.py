@@ -303,6 +303,15 @@ ENVIRONMENT = KindSpec(
             _required_with_source("Secret", "secretRef", "name the Secret that holds the access keys"),
             _required_with_source("AssumeRole", "roleArn", "set the ARN of the role to assume"),
         ),
+        "spec": (
+            Rule(
+                "has(self.domain) || (has(self.notifications) && has(self.notifications.senderEmail))",
+                "spec.notifications.senderEmail is required when spec.domain is not set: it is the address "
+                "threshold alerts are sent from",
+                field_path=".notifications.senderEmail",
+                reason="FieldValueRequired",
+            ),
+        ),
     },
 )
 

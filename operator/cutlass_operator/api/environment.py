@@ -43,6 +43,15 @@ class TierSettings(CamelModel):
     enhanced_security: bool | None = Field(
         default=None, description="Flow logs, advanced security and the like (tier default: prod only)."
     )
+    provisioned_concurrency: int | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        description=(
+            "Provisioned concurrency on the `live` alias of the API's functions (usage-check, credits); "
+            "0 turns it off (the default in every tier: it is billed whether used or not)."
+        ),
+    )
 
 
 class ResolvedSettings(CamelModel):
@@ -50,6 +59,7 @@ class ResolvedSettings(CamelModel):
     log_retention_days: int
     detailed_monitoring: bool
     enhanced_security: bool
+    provisioned_concurrency: int = 0
 
 
 TIER_DEFAULTS: dict[Tier, ResolvedSettings] = {
@@ -153,6 +163,22 @@ class Data(CamelModel):
     )
 
 
+class Notifications(CamelModel):
+    """Threshold alerts: the queue between the threshold monitor and the notifier, and who sends the email."""
+
+    sender_email: str | None = Field(
+        default=None,
+        pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]+$",
+        description=(
+            "Address the alert emails come from, verified as an SES identity in every region "
+            "(default: alerts@<spec.domain.zoneName>; required without a domain)."
+        ),
+    )
+    max_receive_count: int = Field(
+        default=5, ge=1, le=1000, description="Deliveries of a notification before it moves to the dead-letter queue."
+    )
+
+
 class CutlassEnvironmentSpec(CamelModel):
     account_id: str = Field(pattern=r"^\d{12}$", description="The 12-digit AWS account id. Immutable.")
     tier: Tier = Field(description="dev, staging or prod: picks the sizing defaults.")
@@ -175,12 +201,25 @@ class CutlassEnvironmentSpec(CamelModel):
         ),
     )
     data: Data = Field(default_factory=Data, description="Global tables settings.")
+    notifications: Notifications = Field(default_factory=Notifications, description="Threshold alert emails.")
     tags: dict[str, str] = Field(default_factory=dict, description="Extra tags on every resource.")
+
+    @model_validator(mode="after")
+    def _someone_sends_the_alerts(self) -> CutlassEnvironmentSpec:
+        if self.domain is None and not self.notifications.sender_email:
+            raise ValueError("spec.notifications.senderEmail is required when spec.domain is not set")
+        return self
 
     def effective_deletion_policy(self) -> DeletionPolicy:
         if self.deletion_policy is not None:
             return self.deletion_policy
         return DeletionPolicy.RETAIN if self.tier == Tier.PROD else DeletionPolicy.DELETE
+
+    def effective_sender_email(self) -> str:
+        if self.notifications.sender_email:
+            return self.notifications.sender_email
+        assert self.domain is not None  # the validator below (and the CRD's rule) make sure
+        return f"alerts@{self.domain.zone_name}"
 
     def effective_deletion_protection(self) -> bool:
         if self.data.deletion_protection is not None:
