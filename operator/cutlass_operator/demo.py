@@ -32,6 +32,7 @@ from cutlass_operator.api.common import GROUP, VERSION
 from cutlass_operator.api.crd import build_crds
 from cutlass_operator.api.environment import Credentials
 from cutlass_operator.aws.session import environment_session
+from cutlass_operator.demo_compute import check_region_compute
 from cutlass_operator.emulator.aws import aws_emulator, free_port, pointed_at
 from cutlass_operator.emulator.control_plane import ControlPlane, locate_binaries
 from cutlass_operator.emulator.kube import KubeEmulatorThread
@@ -130,6 +131,17 @@ class Demo:
                 f"{env['spec']['accountId']}  vpc {vpc_id} ({'found' if found else 'MISSING'} in AWS)"
                 f"  subnets {subnets}"
             )
+        return ok
+
+    def check_compute(self) -> bool:
+        """Each region's functions and messaging (demo_compute.py)."""
+        environments = {
+            (e["metadata"]["namespace"], e["metadata"]["name"]): e for e in self.objects("CutlassEnvironment")
+        }
+        ok = True
+        for region in self.objects("CutlassRegion"):
+            env = environments[(region["metadata"]["namespace"], region["spec"]["environmentRef"]["name"])]
+            ok &= check_region_compute(region, _account_session(env, region["spec"]["awsRegion"]))
         return ok
 
     def check_tables(self) -> bool:
@@ -237,6 +249,8 @@ def run_demo(paths: list[Path], timeout: float = 300.0) -> int:
             checked = demo.check_vpcs()
             print()
             checked &= demo.check_tables()
+            print()
+            checked &= demo.check_compute()
             print()
             print(_metrics_summary(metrics.server_port))
             metrics.shutdown()

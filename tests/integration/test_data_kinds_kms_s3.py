@@ -32,7 +32,7 @@ from cutlass_operator.engine.identity import COMPONENT, ENVIRONMENT, KEY, MANAGE
 from cutlass_operator.engine.plan import Action
 from cutlass_operator.engine.reconcile import Outcome, reconcile
 from cutlass_operator.engine.resource import Desired, KindContext, Observed, ResourceKind
-from cutlass_operator.layers.bootstrap import artifact_bucket_name, tls_only_policy
+from cutlass_operator.layers.artifacts import artifact_bucket_name, tls_only_policy
 from cutlass_operator.resources.kms import KmsKeyKind
 from cutlass_operator.resources.s3 import LIFECYCLE_RULE, BucketKind
 
@@ -41,7 +41,7 @@ pytestmark = pytest.mark.integration
 REGION = "eu-west-2"
 IDENTITY = (MANAGED_BY, WORKSPACE, KEY, COMPONENT, ENVIRONMENT)
 KEY_ENTRY = "data/key"
-BUCKET_ENTRY = "bootstrap/artifacts"
+BUCKET_ENTRY = "data/artifacts"
 ALIAS = "alias/cutlass-tech-dev-london"
 
 

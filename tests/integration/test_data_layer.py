@@ -10,7 +10,6 @@ the `CallLog` it was given, so "writes nothing" means no mutating request left t
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,25 +19,19 @@ import pytest
 from cutlass_operator.api.environment import Credentials, CredentialsSource, CutlassEnvironment, EnvironmentStatus
 from cutlass_operator.api.region import CutlassRegion
 from cutlass_operator.aws.calls import CallLog
-from cutlass_operator.aws.guard import connect
 from cutlass_operator.aws.lease import LEASE_TABLE, Lease
 from cutlass_operator.aws.session import AwsClients, environment_session
 from cutlass_operator.engine.errors import RetryableError, TerminalError
-from cutlass_operator.engine.identity import GLOBAL, IDENTITY_TAGS, MANAGED_BY, RETAINED, Workspace
-from cutlass_operator.engine.resource import KindContext
-from cutlass_operator.layers.base import EnvironmentInputs
-from cutlass_operator.layers.bootstrap import artifact_bucket_name
+from cutlass_operator.engine.identity import IDENTITY_TAGS, MANAGED_BY, RETAINED
+from cutlass_operator.layers.artifacts import artifact_bucket_name
 from cutlass_operator.layers.data import key_alias
 from cutlass_operator.layers.tables import table_names
 from cutlass_operator.offline import OfflineRun
 from cutlass_operator.workflows.environment import (
-    TABLES,
     RegionRef,
     apply_environment_report,
-    region_keys,
     run_environment,
 )
-from cutlass_operator.workflows.layers import LayerRun
 from cutlass_operator.workflows.manifests import ManifestSet
 from cutlass_operator.workflows.region import run_region
 from cutlass_operator.workflows.report import Mode, Report
@@ -51,14 +44,16 @@ TABLE_NAMES = (CREDITS, USAGE, ALERTS)
 # The module's shared converged environment lives in an account outside conftest's range.
 SHARED_ACCOUNT = "300000000001"
 # A no-op resync's reads, measured (see test_a_no_op_resync_writes_nothing), with no slack: a new
-# read is a decision to make, not noise. Environment: AssumeRole and GetCallerIdentity, each
-# region's key by alias (2), the bucket (tagging API + 5 settings), the lease table (ListTables,
-# its tags, DescribeTable, DescribeContinuousBackups, DescribeTimeToLive), the tables (ListTables,
-# tags of the 4 tables in the cutlass-tech- family, 3 reads per application table, and the
-# Sydney replica's tags). A region's data layer: the key (tagging API, ListAliases, DescribeKey,
-# GetKeyRotationStatus, GetKeyPolicy) and its copy of the 3 tables (DescribeTable each).
-ENVIRONMENT_NO_OP_READS = 32
-REGION_DATA_NO_OP_READS = 8
+# read is a decision to make, not noise. Environment (26): AssumeRole and GetCallerIdentity, each
+# region's key by alias (2), the lease table (ListTables, its tags, DescribeTable,
+# DescribeContinuousBackups, DescribeTimeToLive), the tables (ListTables, tags of the 4 tables in
+# the cutlass-tech- family, 3 reads per application table, and the Sydney replica's tags). A
+# region (72): STS (2) and its copy of the 3 tables; the network (13); the data layer's key (5)
+# and artifact bucket (6); messaging's 2 queues (5), sender (2), 2 templates (3) and alarms (1);
+# compute's 5 packages (1), log groups (6), roles (11), functions (12: list, tags, and per
+# function its aliases and provisioned concurrency), event source mappings (1) and alarms (1).
+ENVIRONMENT_NO_OP_READS = 26
+REGION_NO_OP_READS = 72
 # Prod without flow logs (enhanced security's default): the network is not what these tests are
 # about, and the deletion policy and protection defaults come from the tier alone.
 PROD = {"tier": "prod", "settings": {"enhancedSecurity": False}}
@@ -372,22 +367,16 @@ class TestConverge:
         assert env_calls.mutating() == {}
         assert {name: log.mutating() for name, log in region_calls.items()} == {"london": {}, "sydney": {}}
 
-        def data_layer(log: CallLog) -> Counter[str]:
-            # The regional kinds that use the tagging API are the key's (KMS) alone.
-            services = ("kms", "dynamodb", "resourcegroupstaggingapi")
-            return Counter({op: n for op, n in log.calls.items() if op.split(":")[0] in services})
-
         print(f"\nno-op resync, environment (bootstrap + tables): {env_calls.reads} reads")
         for op, n in sorted(env_calls.calls.items()):
             print(f"  {op}: {n}")
         for name, log in region_calls.items():
-            data = data_layer(log)
-            print(f"no-op resync, region {name}: data layer {sum(data.values())} reads, whole region {log.reads}")
-            for op, n in sorted(data.items()):
+            print(f"no-op resync, region {name} (network, data, messaging, compute): {log.reads} reads")
+            for op, n in sorted(log.calls.items()):
                 print(f"  {op}: {n}")
         assert env_calls.reads <= ENVIRONMENT_NO_OP_READS
         for log in region_calls.values():
-            assert sum(data_layer(log).values()) <= REGION_DATA_NO_OP_READS
+            assert log.reads <= REGION_NO_OP_READS
 
 
 # -- a third region -----------------------------------------------------------------------------------
@@ -475,7 +464,7 @@ def test_retain_policy_leaves_tables_keys_and_bucket_marked_retained_and_a_new_a
         aws: status_of(applied, f"CutlassRegion/dev-{name}")["outputs"]["data"]["kmsKeyArn"]
         for name, aws in (("london", LONDON), ("sydney", SYDNEY))
     }
-    bucket = artifact_bucket_name(account_id, LONDON)
+    buckets = {aws: artifact_bucket_name(account_id, aws) for aws in (LONDON, SYDNEY)}
 
     offline(Mode.DESTROY, env, *regions)
 
@@ -493,8 +482,9 @@ def test_retain_policy_leaves_tables_keys_and_bucket_marked_retained_and_a_new_a
             assert (key["Arn"], key["KeyState"]) == (keys[aws], "Enabled")
             tags = account.key_tags(aws, key["KeyId"])
             assert (tags.get(RETAINED), identity_tags_of(tags)) == ("true", [])
-        tags = account.bucket_tags(bucket)
-        assert (tags.get(RETAINED), identity_tags_of(tags)) == ("true", [])
+        for bucket in buckets.values():
+            tags = account.bucket_tags(bucket)
+            assert (tags.get(RETAINED), identity_tags_of(tags)) == ("true", []), bucket
 
     assert_retained()
     assert account.managed(LONDON) == [] and account.managed(SYDNEY) == []
@@ -503,42 +493,29 @@ def test_retain_policy_leaves_tables_keys_and_bucket_marked_retained_and_a_new_a
 
     again = offline(Mode.APPLY, env, *regions, ok=False)
 
+    # The retained keys keep their aliases, so the environment finds them and its tables refuse too.
     env_errors = errors_by_key(again.reports["CutlassEnvironment/dev"])
-    assert {key: reason for key, (reason, _) in env_errors.items()} == {"bootstrap/artifacts": "BucketNotManaged"}
-    assert bucket in env_errors["bootstrap/artifacts"][1] and "retained" in env_errors["bootstrap/artifacts"][1]
-    for name, aws in (("london", LONDON), ("sydney", SYDNEY)):
-        report = again.reports[f"CutlassRegion/dev-{name}"]
-        assert isinstance(report.first_error, TerminalError)
-        reason, message = errors_by_key(report)["data/key"]
-        assert reason == "AliasTaken"
-        assert key_alias("dev", name) in message and keys[aws].rsplit("/", 1)[-1] in message
-        assert "retained" in message
-    assert status_of(again, "CutlassEnvironment/dev")["phase"] == "Failed"
-
-    # The tables, reached once the bootstrap is sorted out, refuse the same way.
-    tables = _tables_layer(env, regions)
-    assert {key: reason for key, (reason, _) in tables.items()} == {
+    assert {key: reason for key, (reason, _) in env_errors.items()} == {
         "tables/alerts": "NameTaken",
         "tables/credits": "NameTaken",
         "tables/usage": "NameTaken",
     }
-    assert all(f"table named cutlass-tech-{key.split('/')[1]}-dev" in m for key, (_, m) in tables.items())
+    assert all(f"table named cutlass-tech-{key.split('/')[1]}-dev" in m for key, (_, m) in env_errors.items())
+    for name, aws in (("london", LONDON), ("sydney", SYDNEY)):
+        report = again.reports[f"CutlassRegion/dev-{name}"]
+        assert isinstance(report.first_error, TerminalError)
+        region_errors = errors_by_key(report)
+        assert {key: reason for key, (reason, _) in region_errors.items()} == {
+            "data/key": "AliasTaken",
+            "data/artifacts": "BucketNotManaged",
+        }
+        message = region_errors["data/key"][1]
+        assert key_alias("dev", name) in message and keys[aws].rsplit("/", 1)[-1] in message
+        assert "retained" in message
+        assert buckets[aws] in region_errors["data/artifacts"][1] and "retained" in region_errors["data/artifacts"][1]
+    assert status_of(again, "CutlassEnvironment/dev")["phase"] == "Failed"
 
     assert_retained()  # nothing was taken over
-
-
-def _tables_layer(env: CutlassEnvironment, regions: tuple[CutlassRegion, ...]) -> dict[str, tuple[str, str]]:
-    """The environment's tables layer on its own, as `run_environment` would run it next."""
-    spec = env.spec
-    connection = connect(spec, None, spec.primary_region)
-    workspace = Workspace(env.name, GLOBAL, spec.primary_region, spec.account_id, dict(spec.tags))
-    ctx = KindContext(connection.clients, spec.account_id, spec.primary_region, workspace.selector())
-    inputs = EnvironmentInputs(workspace, spec, region_keys(connection.clients, env.name, refs(*regions)))
-    reports, error = LayerRun(ctx, Mode.APPLY, None, retain_data=True).run(TABLES, inputs)
-    assert error is None
-    (layer,) = reports
-    assert layer.result is not None
-    return {key: (e.reason, e.message) for key, e in layer.result.errors.items()}
 
 
 def test_deletion_protection_keeps_prod_tables_until_the_spec_turns_it_off(account_id: str, account: Account) -> None:
@@ -563,7 +540,8 @@ def test_deletion_protection_keeps_prod_tables_until_the_spec_turns_it_off(accou
         assert account.table(SYDNEY, name)["TableStatus"] == "ACTIVE"
     for aws, name in ((LONDON, "london"), (SYDNEY, "sydney")):
         assert account.key(aws, key_alias("dev", name))["KeyState"] == "Enabled"
-    assert account.our_buckets() == [artifact_bucket_name(account_id, LONDON)]
+    # The regions wait for the environment to remove their replicas: nothing of theirs went either.
+    assert account.our_buckets() == sorted(artifact_bucket_name(account_id, aws) for aws in (LONDON, SYDNEY))
 
     unprotected = environment(account_id, **PROD, deletionPolicy="Delete", data={"deletionProtection": False})
     offline(Mode.APPLY, unprotected, *regions)

@@ -71,7 +71,10 @@ def region_inputs(workspace: Workspace, network: dict[str, Any] | None = None) -
 
 
 def kinds_by_name(layer: NetworkLayer) -> dict[str, ResourceKind]:
-    return {kind.kind: kind for kind in layer.kinds()}
+    # The network's kinds are the same for every workspace.
+    return {
+        kind.kind: kind for kind in layer.kinds(region_inputs(Workspace("dev", "london", REGION, "111111111111", {})))
+    }
 
 
 def observe(ctx: KindContext, layer: NetworkLayer, entries: Sequence[Desired]) -> dict[str, Observed]:

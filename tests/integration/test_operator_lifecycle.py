@@ -343,18 +343,20 @@ class TestApplying:
         # Each VPC lives in its own region only.
         assert vpcs["dev-london"] not in non_default_vpcs(ec2_in(applied.role_arn, SYDNEY))
 
-        # What was applied is also told as Kubernetes events on the region.
+        # What was applied is also told as Kubernetes events on the region: the network's 13
+        # resources, the key and the artifact bucket first (then the data layer waits for the
+        # tables), then messaging (2 queues, the sender, 2 templates) and compute (5 functions,
+        # each with package, log group and role, and 2 event source mappings).
         deadline = time.monotonic() + 10  # kopf posts events from a background queue
         while True:
             events = cluster.events(applied.namespace, "dev-london")
             applied_events = [e for e in events if e.reason == "Applied"]
-            if applied_events or time.monotonic() > deadline:
+            created = sorted(int(e.message.split(" created,")[0]) for e in applied_events)
+            if created == [15, 27] or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-        assert applied_events, [(e.reason, e.message) for e in events]
-        assert [(e.involved_object.kind, e.type) for e in applied_events] == [("CutlassRegion", "Normal")]
-        # The network's 13 resources and the region's KMS key.
-        assert applied_events[0].message.startswith("14 created,"), applied_events[0].message
+        assert created == [15, 27], [(e.reason, e.message) for e in events]
+        assert {(e.involved_object.kind, e.type) for e in applied_events} == {("CutlassRegion", "Normal")}
 
     def test_a_spec_update_is_applied_in_place(self, cluster: Cluster, applied: Applied) -> None:
         before = cluster.wait_for(REGIONS, applied.namespace, "dev-london", bool, until="there")

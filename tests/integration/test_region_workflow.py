@@ -152,7 +152,7 @@ def observed_keys(clients: AwsClients, environment: CutlassEnvironment, cregion:
     ctx = KindContext(clients, inputs.workspace.account_id, AWS_REGION, inputs.workspace.selector())
     wanted = desired(environment, cregion)
     found: Counter[str] = Counter()
-    for kind in NetworkLayer().kinds():
+    for kind in NetworkLayer().kinds(inputs):
         found.update(o.key for o in kind.observe_many(ctx, [d for d in wanted if d.kind == kind.kind]))
     return found
 

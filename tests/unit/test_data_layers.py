@@ -1,5 +1,6 @@
 """The data layers' desired state, pure functions of the specs: the regional KMS key (data), the
-environment's global tables (tables) and the account bootstrap (artifact bucket, lease table)."""
+environment's global tables (tables), the account bootstrap (lease table) and each region's artifact
+bucket (data)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from cutlass_operator.api.region import CutlassRegionSpec
 from cutlass_operator.aws.lease import LEASE_TABLE
 from cutlass_operator.engine.identity import COMPONENT, GLOBAL, KEY, MANAGED_BY, WORKSPACE, Workspace
 from cutlass_operator.engine.resource import Desired, Observed
+from cutlass_operator.layers.artifacts import NONCURRENT_VERSION_DAYS, artifact_bucket_name
 from cutlass_operator.layers.base import EnvironmentInputs, RegionInputs
-from cutlass_operator.layers.bootstrap import NONCURRENT_VERSION_DAYS, BootstrapLayer, artifact_bucket_name
+from cutlass_operator.layers.bootstrap import BootstrapLayer
 from cutlass_operator.layers.data import USE_ACTIONS, DataLayer, application_role_path, key_alias
 from cutlass_operator.layers.tables import STREAM, TablesLayer, table_names
 
@@ -81,7 +83,7 @@ def statements(policy: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 class TestDataLayer:
     def test_one_symmetric_key_with_rotation_and_the_regions_alias(self) -> None:
-        (key,) = DataLayer().desired(region_inputs("sydney", "ap-southeast-2"))
+        key = by_key(DataLayer().desired(region_inputs("sydney", "ap-southeast-2")))["data/key"]
 
         assert (key.key, key.kind, key.name) == ("data/key", "kms.key", "cutlass-tech-key-dev-sydney")
         props = key.properties
@@ -94,7 +96,7 @@ class TestDataLayer:
         assert (key.tags["Name"], key.tags["CostCenter"]) == ("cutlass-tech-key-dev-sydney", "reporting")
 
     def test_the_account_root_controls_the_key(self) -> None:
-        (key,) = DataLayer().desired(region_inputs())
+        key = by_key(DataLayer().desired(region_inputs()))["data/key"]
         root = statements(key.properties["policy"])["AccountRootControlsTheKey"]
 
         assert root["Effect"] == "Allow"
@@ -103,7 +105,7 @@ class TestDataLayer:
         assert key.properties["policy"]["Version"] == "2012-10-17"
 
     def test_the_operator_role_administers_the_key_when_the_credentials_name_one(self) -> None:
-        (key,) = DataLayer().desired(region_inputs())
+        key = by_key(DataLayer().desired(region_inputs()))["data/key"]
         policy = key.properties["policy"]
         operator = statements(policy)["OperatorAdministersTheKey"]
 
@@ -114,7 +116,7 @@ class TestDataLayer:
 
     def test_without_a_role_no_operator_statement(self) -> None:
         env = environment_spec(credentials={"source": "Default"})
-        (key,) = DataLayer().desired(region_inputs(environment=env))
+        key = by_key(DataLayer().desired(region_inputs(environment=env)))["data/key"]
 
         assert sorted(statements(key.properties["policy"])) == [
             "AccountRootControlsTheKey",
@@ -123,7 +125,7 @@ class TestDataLayer:
         ]
 
     def test_the_applications_roles_use_the_key_by_their_path(self) -> None:
-        (key,) = DataLayer().desired(region_inputs())
+        key = by_key(DataLayer().desired(region_inputs()))["data/key"]
         use = statements(key.properties["policy"])["ApplicationRolesUseTheKey"]
 
         assert application_role_path("dev", "london") == "/cutlass-tech/dev-london/"
@@ -135,7 +137,7 @@ class TestDataLayer:
 
     @pytest.mark.parametrize(("name", "aws_region"), [("london", "eu-west-2"), ("sydney", "ap-southeast-2")])
     def test_cloudwatch_logs_of_the_region_use_the_key(self, name: str, aws_region: str) -> None:
-        (key,) = DataLayer().desired(region_inputs(name, aws_region))
+        key = by_key(DataLayer().desired(region_inputs(name, aws_region)))["data/key"]
         logs = statements(key.properties["policy"])["CloudWatchLogsUsesTheKey"]
 
         assert logs["Principal"] == {"Service": f"logs.{aws_region}.amazonaws.com"}
@@ -331,41 +333,82 @@ class TestTablesLayer:
         }
 
     def test_the_table_kind_owns_only_the_cutlass_tech_family_and_the_layers_keys(self) -> None:
-        (kind,) = TablesLayer().kinds()
+        (kind,) = TablesLayer().kinds(environment_inputs())
 
         assert kind.name_prefix == "cutlass-tech-"  # type: ignore[attr-defined]
         assert kind.key_prefix == "tables/"  # type: ignore[attr-defined]
         assert TablesLayer().holds_data is True
 
 
-# -- the account bootstrap -------------------------------------------------------------------------
+# -- the account bootstrap and the regions' artifact buckets ----------------------------------------
 
 
 def bootstrap(environment: CutlassEnvironmentSpec | None = None) -> dict[str, Desired]:
     return by_key(BootstrapLayer().desired(environment_inputs(environment)))
 
 
+def artifacts(name: str = "london", aws_region: str = "eu-west-2") -> Desired:
+    return by_key(DataLayer().desired(region_inputs(name, aws_region)))["data/artifacts"]
+
+
 class TestBootstrapLayer:
-    def test_an_artifact_bucket_and_a_lease_table(self) -> None:
+    def test_the_lease_table_alone(self) -> None:
         entries = bootstrap()
 
         assert {k: (d.kind, d.name) for k, d in entries.items()} == {
-            "bootstrap/artifacts": ("s3.bucket", f"cutlass-tech-artifacts-{ACCOUNT}-eu-west-2"),
             "bootstrap/leases": ("dynamodb.table", LEASE_TABLE),
         }
-        for key, entry in entries.items():
-            assert (entry.tags[WORKSPACE], entry.tags[KEY], entry.tags[COMPONENT]) == ("dev-global", key, "bootstrap")
+        leases = entries["bootstrap/leases"]
+        assert (leases.tags[WORKSPACE], leases.tags[KEY], leases.tags[COMPONENT]) == (
+            "dev-global",
+            "bootstrap/leases",
+            "bootstrap",
+        )
 
-    def test_the_bucket_name_holds_the_account_and_the_primary_region(self) -> None:
-        moved = environment_spec(primaryRegion="ap-southeast-2")
+    def test_the_lease_table_is_keyed_by_workspace_and_expires_leases(self) -> None:
+        props = bootstrap()["bootstrap/leases"].properties
 
+        assert props["tableName"] == LEASE_TABLE == "cutlass-tech-operator-leases"
+        assert props["keySchema"] == [{"attributeName": "workspace", "keyType": "HASH"}]
+        assert props["attributeDefinitions"] == [{"attributeName": "workspace", "attributeType": "S"}]
+        assert props["ttlAttribute"] == "expiresAt"
+        assert props["billingMode"] == "PAY_PER_REQUEST"
+        assert (props["globalSecondaryIndexes"], props["replicas"], props["streamViewType"]) == ([], [], None)
+        assert (props["deletionProtection"], props["kmsKeyArn"]) == (False, None)
+
+    def test_the_leases_are_bookkeeping_and_never_retained(self) -> None:
+        assert BootstrapLayer().holds_data is False
+
+    def test_the_bootstrap_does_not_depend_on_any_regions_key(self) -> None:
+        """It is made before any region exists (the lease table is what the regions wait for)."""
+        without_keys = by_key(BootstrapLayer().desired(environment_inputs(keys={})))
+
+        assert without_keys == bootstrap()
+
+    def test_outputs_name_the_lease_table(self) -> None:
+        leases = Observed("bootstrap/leases", "dynamodb.table", LEASE_TABLE, {}, {}, {"name": LEASE_TABLE})
+
+        assert BootstrapLayer().outputs({"bootstrap/leases": leases}) == {"leaseTable": LEASE_TABLE}
+        assert BootstrapLayer().outputs({}) == {"leaseTable": None}
+
+
+class TestArtifactBucket:
+    """Lambda takes its code from a bucket in its own region: each region's data layer makes one."""
+
+    def test_each_region_has_its_own_bucket_named_for_the_account_and_region(self) -> None:
         assert artifact_bucket_name("222222222222", "us-east-1") == "cutlass-tech-artifacts-222222222222-us-east-1"
-        assert bootstrap(moved)["bootstrap/artifacts"].properties["bucketName"] == (
+        assert artifacts().name == f"cutlass-tech-artifacts-{ACCOUNT}-eu-west-2"
+        assert artifacts("sydney", "ap-southeast-2").properties["bucketName"] == (
             f"cutlass-tech-artifacts-{ACCOUNT}-ap-southeast-2"
+        )
+        assert (artifacts().kind, artifacts().tags[WORKSPACE], artifacts().tags[COMPONENT]) == (
+            "s3.bucket",
+            "dev-london",
+            "data",
         )
 
     def test_the_bucket_is_versioned_encrypted_and_never_public(self) -> None:
-        props = bootstrap()["bootstrap/artifacts"].properties
+        props = artifacts().properties
 
         assert props["versioning"] is True
         assert props["encryption"] == {"sseAlgorithm": "aws:kms", "kmsKeyId": None, "bucketKeyEnabled": True}
@@ -377,7 +420,7 @@ class TestBootstrapLayer:
         }
 
     def test_the_bucket_policy_denies_plain_http(self) -> None:
-        props = bootstrap()["bootstrap/artifacts"].properties
+        props = artifacts().properties
         bucket = props["bucketName"]
 
         (statement,) = props["policy"]["Statement"]
@@ -392,34 +435,12 @@ class TestBootstrapLayer:
 
     def test_old_versions_expire(self) -> None:
         assert NONCURRENT_VERSION_DAYS == 30
-        assert bootstrap()["bootstrap/artifacts"].properties["noncurrentVersionExpirationDays"] == 30
+        assert artifacts().properties["noncurrentVersionExpirationDays"] == 30
 
-    def test_the_lease_table_is_keyed_by_workspace_and_expires_leases(self) -> None:
-        props = bootstrap()["bootstrap/leases"].properties
+    def test_outputs_name_the_bucket(self) -> None:
+        bucket = Observed("data/artifacts", "s3.bucket", "b", {}, {}, {"name": "b"})
 
-        assert props["tableName"] == LEASE_TABLE == "cutlass-tech-operator-leases"
-        assert props["keySchema"] == [{"attributeName": "workspace", "keyType": "HASH"}]
-        assert props["attributeDefinitions"] == [{"attributeName": "workspace", "attributeType": "S"}]
-        assert props["ttlAttribute"] == "expiresAt"
-        assert props["billingMode"] == "PAY_PER_REQUEST"
-        assert (props["globalSecondaryIndexes"], props["replicas"], props["streamViewType"]) == ([], [], None)
-        assert (props["deletionProtection"], props["kmsKeyArn"]) == (False, None)
-
-    def test_the_bootstrap_does_not_depend_on_any_regions_key(self) -> None:
-        """It is made before any region exists (the lease table is what the regions wait for)."""
-        without_keys = by_key(BootstrapLayer().desired(environment_inputs(keys={})))
-
-        assert without_keys == bootstrap()
-
-    def test_outputs_name_the_bucket_and_the_lease_table(self) -> None:
-        bucket = Observed("bootstrap/artifacts", "s3.bucket", "b", {}, {}, {"name": "b"})
-        leases = Observed("bootstrap/leases", "dynamodb.table", LEASE_TABLE, {}, {}, {"name": LEASE_TABLE})
-
-        assert BootstrapLayer().outputs({"bootstrap/artifacts": bucket, "bootstrap/leases": leases}) == {
-            "artifactBucket": "b",
-            "leaseTable": LEASE_TABLE,
-        }
-        assert BootstrapLayer().outputs({}) == {"artifactBucket": None, "leaseTable": None}
+        assert DataLayer().outputs({"data/artifacts": bucket}) == {"artifactBucket": "b"}
 
 
 def test_tier_defaults_of_the_data_settings() -> None:

@@ -176,13 +176,12 @@ class TestGraph:
 
     def test_the_kinds_cover_every_desired_kind(self) -> None:
         layer = NetworkLayer()
-        kinds = {kind.kind for kind in layer.kinds()}
-        entries = layer.desired(
-            inputs(
-                network={"natGateways": "PerAZ", "vpcEndpoints": {"interface": ["kms"]}},
-                settings={"enhancedSecurity": True},
-            )
+        given = inputs(
+            network={"natGateways": "PerAZ", "vpcEndpoints": {"interface": ["kms"]}},
+            settings={"enhancedSecurity": True},
         )
+        kinds = {kind.kind for kind in layer.kinds(given)}
+        entries = layer.desired(given)
         assert {d.kind for d in entries} <= kinds
 
     def test_same_input_gives_the_same_list(self) -> None:

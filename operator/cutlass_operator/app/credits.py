@@ -88,6 +88,8 @@ def change(body: dict[str, Any]) -> dict[str, Any]:
         values[":c"] = {"S": contact}
 
     cfg = common.config()
+    sets.append("lastWriteRegion = :region")  # see usage_check.DEBIT
+    values[":region"] = {"S": cfg.region}
     ddb = common.client("dynamodb", cfg)
     request: dict[str, Any] = {
         "TableName": cfg.credits_table,

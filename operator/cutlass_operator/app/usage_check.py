@@ -17,7 +17,9 @@ from botocore.exceptions import ClientError
 from . import common
 
 USER, ORG, RECORD = 0, 1, 2
-DEBIT = "SET #used = #used + :u, #remaining = #remaining - :u"
+# lastWriteRegion lets each region's threshold monitor keep to the writes made in its region: the
+# global table replicates every write to every region's stream, and one crossing must alert once.
+DEBIT = "SET #used = #used + :u, #remaining = #remaining - :u, lastWriteRegion = :region"
 NAMES = {"#used": "used", "#remaining": "remaining"}
 
 
@@ -53,7 +55,7 @@ def _token(rid: str) -> str:
 def check(org_id: str, user_id: str, units: int, rid: str, moment: datetime) -> dict[str, Any]:
     cfg = common.config()
     ddb = common.client("dynamodb", cfg)
-    amount = {":u": {"N": str(units)}}
+    amount = {":u": {"N": str(units)}, ":region": {"S": cfg.region}}
     debit = {
         "TableName": cfg.credits_table,
         "UpdateExpression": DEBIT,

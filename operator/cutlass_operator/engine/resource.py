@@ -40,9 +40,6 @@ class Desired:
     properties: Mapping[str, Any]
     tags: Mapping[str, str]
     depends_on: frozenset[str] = frozenset()
-    # Overrides the layer's deletion policy for this resource (None: follow it), e.g. the
-    # operator's own lease table holds no user data and is always deleted.
-    retain: bool | None = None
 
     def dependencies(self) -> frozenset[str]:
         return self.depends_on | {ref.key for ref in iter_refs(self.properties)}

@@ -3,23 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from cutlass_operator.api.environment import CutlassEnvironmentSpec, ResolvedSettings
 from cutlass_operator.api.region import CutlassRegionSpec
 from cutlass_operator.engine.identity import Workspace
 from cutlass_operator.engine.resource import Desired, Observed, ResourceKind
 
+if TYPE_CHECKING:  # layers stay free of the AWS SDK that module imports
+    from cutlass_operator.resources.dynamodb_status import TableFacts
+
 
 @dataclass(frozen=True)
 class RegionInputs:
-    """Everything a regional layer may read: no AWS state, only specs and resolved settings."""
+    """Everything a regional layer may read: the specs and resolved settings, and two facts from
+    AWS the workflow gathers for it: the environment's tables as seen in this region (for their
+    stream ARNs) and the outputs of the layers that ran before it this reconcile (`upstream`,
+    keyed by layer name: subnet ids, the key ARN, queue ARNs)."""
 
     workspace: Workspace
     environment: CutlassEnvironmentSpec
     region: CutlassRegionSpec
     settings: ResolvedSettings
+    tables: Mapping[str, TableFacts] = field(default_factory=dict)
+    upstream: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def from_upstream(self, layer: str, output: str) -> Any:
+        """An earlier layer's output. Unknown only in a plan (or a destroy) that runs a layer before
+        the ones it builds on exist; apply never gets here, since it stops at the first layer
+        that is not ready."""
+        value = self.upstream.get(layer, {}).get(output)
+        return f"(known after the {layer} layer is applied)" if value is None else value
 
 
 @dataclass(frozen=True)
@@ -41,7 +56,7 @@ class Layer(Protocol[Inputs_contra]):
     condition: str  # e.g. "NetworkReady"
     holds_data: bool  # its resources follow the environment's deletion policy
 
-    def kinds(self) -> Sequence[ResourceKind]: ...
+    def kinds(self, inputs: Inputs_contra) -> Sequence[ResourceKind]: ...
 
     def desired(self, inputs: Inputs_contra) -> list[Desired]: ...
 

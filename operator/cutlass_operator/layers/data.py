@@ -1,4 +1,5 @@
-"""The regional half of the seed's 100-data-layer: the region's customer-managed KMS key.
+"""The regional half of the seed's 100-data-layer: the region's customer-managed KMS key, and
+the region's artifact bucket (see layers/artifacts.py), which holds the functions' packages.
 
 The key encrypts the region's replica of every global table, its queues, log groups and Lambda
 environments. Its policy gives the account's root full control (so IAM policies decide who
@@ -13,11 +14,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cutlass_operator.engine.resource import Desired, Observed, ResourceKind
+from cutlass_operator.layers.artifacts import bucket_properties
 from cutlass_operator.layers.base import RegionInputs
 
 LAYER = "data"
 KMS_KEY = "kms.key"
 KEY = f"{LAYER}/key"
+BUCKET = f"{LAYER}/artifacts"
 
 USE_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
 ADMIN_ACTIONS = [
@@ -102,10 +105,11 @@ class DataLayer:
     condition = "DataReady"
     holds_data = True
 
-    def kinds(self) -> Sequence[ResourceKind]:
+    def kinds(self, inputs: RegionInputs) -> Sequence[ResourceKind]:
         from cutlass_operator.resources.kms import KmsKeyKind
+        from cutlass_operator.resources.s3 import BucketKind
 
-        return [KmsKeyKind()]
+        return [KmsKeyKind(), BucketKind()]
 
     def desired(self, inputs: RegionInputs) -> list[Desired]:
         ws = inputs.workspace
@@ -118,10 +122,18 @@ class DataLayer:
             "keySpec": "SYMMETRIC_DEFAULT",
             "keyUsage": "ENCRYPT_DECRYPT",
         }
-        return [Desired(KEY, KMS_KEY, name, properties, ws.tags(LAYER, KEY, name))]
+        bucket = bucket_properties(ws.account_id, inputs.region.aws_region)
+        bucket_name = str(bucket["bucketName"])
+        return [
+            Desired(KEY, KMS_KEY, name, properties, ws.tags(LAYER, KEY, name)),
+            Desired(BUCKET, "s3.bucket", bucket_name, bucket, ws.tags(LAYER, BUCKET, bucket_name)),
+        ]
 
     def outputs(self, observed: Mapping[str, Observed]) -> dict[str, Any]:
-        key = observed.get(KEY)
-        if key is None:
-            return {}
-        return {"kmsKeyArn": key.outputs.get("arn"), "kmsKeyAlias": key.outputs.get("alias")}
+        key, bucket = observed.get(KEY), observed.get(BUCKET)
+        outputs: dict[str, Any] = {}
+        if key is not None:
+            outputs |= {"kmsKeyArn": key.outputs.get("arn"), "kmsKeyAlias": key.outputs.get("alias")}
+        if bucket is not None:
+            outputs["artifactBucket"] = bucket.outputs.get("name")
+        return outputs

@@ -117,7 +117,7 @@ class NetworkLayer:
     condition = "NetworkReady"
     holds_data = False
 
-    def kinds(self) -> Sequence[ResourceKind]:
+    def kinds(self, inputs: RegionInputs) -> Sequence[ResourceKind]:
         # Imported here so that the builder stays pure: importing this module (to plan, or in
         # unit tests) loads neither boto3 nor botocore.
         from cutlass_operator.resources.ec2_endpoints import VpcEndpointKind

@@ -67,7 +67,7 @@ class TablesLayer:
     condition = "TablesReady"
     holds_data = True
 
-    def kinds(self) -> Sequence[ResourceKind]:
+    def kinds(self, inputs: EnvironmentInputs) -> Sequence[ResourceKind]:
         from cutlass_operator.resources.dynamodb import TableKind
 
         return [TableKind("cutlass-tech-", key_prefix=f"{LAYER}/")]

@@ -1,8 +1,9 @@
-"""Read-only questions about tables that other layers wait on (not a resource kind)."""
+"""Read-only questions about tables that other layers wait on or refer to (not a resource kind)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
@@ -10,16 +11,27 @@ from cutlass_operator.engine.resource import ClientFactory
 from cutlass_operator.resources.errors import aws_errors, is_not_found
 
 
-def table_states(clients: ClientFactory, region: str, names: Sequence[str]) -> dict[str, str | None]:
-    """Each table's status as seen in `region` (its replica outside the home region), None if absent."""
+@dataclass(frozen=True)
+class TableFacts:
+    """One table as seen in one region: its replica there, outside the table's home region."""
+
+    status: str | None  # None: no table (or replica) in this region
+    arn: str | None = None
+    stream_arn: str | None = None
+
+
+def table_facts(clients: ClientFactory, region: str, names: Sequence[str]) -> dict[str, TableFacts]:
+    """One DescribeTable per table: its status, ARN and this region's stream (each replica has its own)."""
     dynamodb = clients.client("dynamodb", region=region)
-    states: dict[str, str | None] = {}
+    facts: dict[str, TableFacts] = {}
     for name in names:
         with aws_errors(f"describe table {name} in {region}"):
             try:
-                states[name] = dynamodb.describe_table(TableName=name)["Table"]["TableStatus"]
+                table = dynamodb.describe_table(TableName=name)["Table"]
             except ClientError as exc:
                 if not is_not_found(exc):
                     raise
-                states[name] = None
-    return states
+                facts[name] = TableFacts(None)
+                continue
+        facts[name] = TableFacts(table["TableStatus"], table.get("TableArn"), table.get("LatestStreamArn"))
+    return facts

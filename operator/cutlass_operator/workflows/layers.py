@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -15,7 +15,7 @@ from cutlass_operator.engine.errors import ReconcileError
 from cutlass_operator.engine.executor import Progress
 from cutlass_operator.engine.reconcile import Outcome, reconcile
 from cutlass_operator.engine.resource import KindContext
-from cutlass_operator.layers.base import Layer
+from cutlass_operator.layers.base import Layer, RegionInputs
 from cutlass_operator.workflows.report import LayerReport, Mode
 
 # Called after a layer applied cleanly; returns why it cannot be used yet, if so.
@@ -34,13 +34,16 @@ class LayerRun:
     def run(
         self, layers: Sequence[Layer[Any]], inputs: Any, readiness: Readiness | None = None
     ) -> tuple[list[LayerReport], ReconcileError | None]:
-        """Layers in order (reverse for destroy), stopping at the first that is not ready."""
+        """Layers in order (reverse for destroy), stopping at the first that is not ready. A regional
+        layer sees the outputs of the layers before it in `inputs.upstream`."""
         log = structlog.get_logger("cutlass.layers").bind(workspace=self.ctx.selector, mode=str(self.mode))
         reports: list[LayerReport] = []
         ordered = list(reversed(layers)) if self.mode == Mode.DESTROY else list(layers)
         with ExitStack() as held:
             leased = self.lease is None
             for layer in ordered:
+                if isinstance(inputs, RegionInputs):
+                    inputs = replace(inputs, upstream={**inputs.upstream, **{r.layer: r.outputs for r in reports}})
                 try:
                     outcome = self._reconcile(layer, inputs, apply=leased and self.mode != Mode.PLAN)
                     if not leased and self.mode != Mode.PLAN and not outcome.plan.empty:
@@ -70,7 +73,7 @@ class LayerRun:
 
     def _reconcile(self, layer: Layer[Any], inputs: Any, *, apply: bool) -> Outcome:
         return reconcile(
-            {kind.kind: kind for kind in layer.kinds()},
+            {kind.kind: kind for kind in layer.kinds(inputs)},
             layer.desired(inputs),
             self.ctx,
             scope=f"{layer.name}/",

@@ -1,14 +1,17 @@
 """One reconcile of a `CutlassRegion`: connect to the account, then each regional layer in order.
 
-Layers run in the seed's order (network, then data, ...) and stop at the first that is not
-ready, since each builds on those before it. Destroy runs them in reverse. The data layer is
-ready only when this region's copy of every global table is ACTIVE: the table itself in the
-primary region, its replica elsewhere.
+Layers run network, data, messaging, compute, and stop at the first that is not ready, since
+each builds on those before it (messaging before compute, unlike the seed's numbering: the
+functions need the queue). Destroy runs them in reverse. The data layer is ready only when this
+region's copy of every global table is ACTIVE: the table itself in the primary region, its
+replica elsewhere. The tables are described once, up front: their states decide readiness and
+their stream ARNs feed the compute layer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from cutlass_operator.api.environment import CutlassEnvironment, DeletionPolicy, resolve_settings
@@ -21,14 +24,16 @@ from cutlass_operator.engine.executor import Progress
 from cutlass_operator.engine.identity import Workspace
 from cutlass_operator.engine.resource import KindContext
 from cutlass_operator.layers.base import Layer, RegionInputs
+from cutlass_operator.layers.compute import ComputeLayer
 from cutlass_operator.layers.data import DataLayer
+from cutlass_operator.layers.messaging import MessagingLayer
 from cutlass_operator.layers.network import NetworkLayer
 from cutlass_operator.layers.tables import table_names
-from cutlass_operator.resources.dynamodb_status import table_states
+from cutlass_operator.resources.dynamodb_status import TableFacts, table_facts
 from cutlass_operator.workflows.layers import LayerRun
 from cutlass_operator.workflows.report import Mode, Report
 
-REGION_LAYERS: tuple[Layer[RegionInputs], ...] = (NetworkLayer(), DataLayer())
+REGION_LAYERS: tuple[Layer[RegionInputs], ...] = (NetworkLayer(), DataLayer(), MessagingLayer(), ComputeLayer())
 
 
 def region_conditions(layers: Sequence[Layer[Any]] = REGION_LAYERS) -> list[str]:
@@ -72,24 +77,33 @@ def run_region(
         selector=inputs.workspace.selector(),
     )
     policy = environment.spec.effective_deletion_policy()
-    if mode == Mode.DESTROY and policy == DeletionPolicy.DELETE:
-        waiting = _replicas_still_here(ctx, environment)
+    destroying_data = mode == Mode.DESTROY and policy == DeletionPolicy.DELETE
+    tables: dict[str, TableFacts] = {}
+    if destroying_data or any(isinstance(layer, DataLayer) for layer in layers):
+        try:
+            tables = table_facts(ctx.clients, ctx.region, table_names(environment.name))
+        except ReconcileError as exc:
+            return Report(mode, error=exc, caller_arn=connection.caller_arn)
+    if destroying_data:
+        waiting = _replicas_still_here(ctx, environment, tables)
         if waiting is not None:
             return Report(mode, error=waiting, caller_arn=connection.caller_arn)
+    inputs = replace(inputs, tables=tables)
     lease = Lease(
         connection.clients, environment.spec.primary_region, inputs.workspace.name, holder or default_holder()
     )
     run = LayerRun(ctx, mode, lease, policy == DeletionPolicy.RETAIN, max_workers, progress)
-    reports, error = run.run(layers, inputs, readiness=lambda layer, _: _data_ready(ctx, environment, layer))
+    reports, error = run.run(layers, inputs, readiness=lambda layer, _: _data_ready(ctx, environment, layer, tables))
     return Report(mode, reports, error=error, caller_arn=connection.caller_arn)
 
 
-def _data_ready(ctx: KindContext, environment: CutlassEnvironment, layer: Layer[Any]) -> ReconcileError | None:
+def _data_ready(
+    ctx: KindContext, environment: CutlassEnvironment, layer: Layer[Any], tables: Mapping[str, TableFacts]
+) -> ReconcileError | None:
     """The region's compute may use the tables only once its copy of each is ACTIVE."""
     if not isinstance(layer, DataLayer):
         return None
-    states = table_states(ctx.clients, ctx.region, table_names(environment.name))
-    pending = {name: state for name, state in states.items() if state != "ACTIVE"}
+    pending = {name: facts.status for name, facts in tables.items() if facts.status != "ACTIVE"}
     if not pending:
         return None
     primary = ctx.region == environment.spec.primary_region
@@ -99,11 +113,12 @@ def _data_ready(ctx: KindContext, environment: CutlassEnvironment, layer: Layer[
     return RetryableError("WaitingForReplica", f"waiting for the replicas in {ctx.region} to be ACTIVE: {what}", 5)
 
 
-def _replicas_still_here(ctx: KindContext, environment: CutlassEnvironment) -> ReconcileError | None:
+def _replicas_still_here(
+    ctx: KindContext, environment: CutlassEnvironment, tables: Mapping[str, TableFacts]
+) -> ReconcileError | None:
     """The region's key encrypts its replicas, and the primary region's key the tables
     themselves: the key may go only once the environment removed what it encrypts."""
-    states = table_states(ctx.clients, ctx.region, table_names(environment.name))
-    present = sorted(name for name, state in states.items() if state)
+    present = sorted(name for name, facts in tables.items() if facts.status)
     if not present:
         return None
     if ctx.region == environment.spec.primary_region:

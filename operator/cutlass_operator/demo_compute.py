@@ -1,0 +1,56 @@
+"""The demo's look at each region's functions and messaging, read back from the emulated accounts
+with the ids the regions' status reports: what a user would check in the console."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+
+
+def check_region_compute(region: dict[str, Any], session: boto3.Session) -> bool:
+    """Every function with its memory, role, VPC config and log retention; the event source
+    mappings; the queue's redrive policy and key; the alert templates."""
+    name = region["metadata"]["name"]
+    outputs = (region.get("status") or {}).get("outputs", {})
+    functions = outputs.get("compute", {}).get("functions", {})
+    private = set(outputs.get("network", {}).get("privateSubnetIds", []))
+    lambda_, logs = session.client("lambda"), session.client("logs")
+    ok = bool(functions)
+    for function, reported in sorted(functions.items()):
+        config = lambda_.get_function_configuration(FunctionName=reported["name"])
+        group = f"/aws/lambda/{config['FunctionName']}"
+        groups = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+        retention = next((g.get("retentionInDays") for g in groups if g["logGroupName"] == group), None)
+        in_private = set(config.get("VpcConfig", {}).get("SubnetIds", [])) == private
+        aliases = lambda_.list_aliases(FunctionName=config["FunctionName"])["Aliases"]
+        live = next((a["FunctionVersion"] for a in aliases if a["Name"] == "live"), "MISSING")
+        ok &= in_private and retention is not None and live not in ("$LATEST", "MISSING")
+        print(
+            f"{name:<12} {function:<18} {config['MemorySize']} MB  role {config['Role'].rsplit('/', 1)[-1]}  "
+            f"logs {retention} days  {'private subnets' if in_private else 'NOT in the private subnets'}  "
+            f"live -> v{live}"
+        )
+    for mapping in lambda_.list_event_source_mappings()["EventSourceMappings"]:
+        function = mapping["FunctionArn"].split(":")[6]
+        if any(function == f["name"] for f in functions.values()):
+            print(f"{name:<12} {mapping['EventSourceArn'].split(':', 5)[-1]} -> {function} ({mapping['State']})")
+    ok &= _check_messaging(name, outputs.get("messaging", {}), session)
+    return ok
+
+
+def _check_messaging(name: str, messaging: dict[str, Any], session: boto3.Session) -> bool:
+    sqs, ses = session.client("sqs"), session.client("ses")
+    url = messaging.get("queueUrl")
+    if not url:
+        print(f"{name:<12} notifications queue MISSING from status")
+        return False
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    redrive, key = attributes.get("RedrivePolicy"), attributes.get("KmsMasterKeyId")
+    templates = {t["Name"] for t in ses.list_templates()["TemplatesMetadata"]}
+    wanted = set(messaging.get("templates", []))
+    print(
+        f"{name:<12} queue {url.rsplit('/', 1)[-1]}  redrive {redrive}  key {key and key.rsplit('/', 1)[-1]}  "
+        f"templates {', '.join(sorted(wanted & templates)) or 'MISSING'}"
+    )
+    return bool(redrive and key and wanted and wanted <= templates)
