@@ -63,3 +63,10 @@ class Layer(Protocol[Inputs_contra]):
     def outputs(self, observed: Mapping[str, Observed]) -> dict[str, Any]:
         """User-facing outputs (ids, ARNs) from the observed state, keyed by desired key."""
         ...
+
+
+def alarm_prefix(inputs: RegionInputs, layer: str) -> str:
+    """The names of a layer's alarms start with this. Alarms are found by name prefix (reading
+    their tags costs a read each), so the prefix carries the layer: no layer's prefix may be the
+    start of another's, or one would delete the other's alarms as its own orphans."""
+    return f"{inputs.workspace.resource_name('alarm', layer)}-"

@@ -23,14 +23,14 @@ alert once, from the region where it happened.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cutlass_operator.engine.resource import Desired, Observed, Ref, ResourceKind
 from cutlass_operator.layers import messaging
 from cutlass_operator.layers.artifacts import artifact_bucket_name
-from cutlass_operator.layers.base import RegionInputs
+from cutlass_operator.layers.base import RegionInputs, alarm_prefix
 from cutlass_operator.layers.packages import Package, build_package
 from cutlass_operator.layers.tables import ALERTS, CREDITS, USAGE, table_name
 from cutlass_operator.resources.arns import partition
@@ -83,18 +83,16 @@ def function_prefix(inputs: RegionInputs) -> str:
     return f"{inputs.workspace.resource_name('fn')}-"
 
 
-def alarm_prefix(inputs: RegionInputs) -> str:
-    return f"{inputs.workspace.resource_name('alarm', LAYER)}-"
-
-
-def packages() -> dict[str, Package]:
-    return {f.name: build_package(f.module) for f in FUNCTIONS}
-
-
 class ComputeLayer:
     name = LAYER
     condition = "ComputeReady"
     holds_data = False
+
+    def __init__(self, build: Callable[[str], Package] = build_package) -> None:
+        self.build = build  # the packages from the installed source; tests give other code
+
+    def packages(self) -> dict[str, Package]:
+        return {f.name: self.build(f.module) for f in FUNCTIONS}
 
     def kinds(self, inputs: RegionInputs) -> Sequence[ResourceKind]:
         from cutlass_operator.resources.cloudwatch import AlarmKind
@@ -106,17 +104,17 @@ class ComputeLayer:
 
         prefix, scope = function_prefix(inputs), f"{LAYER}/"
         return [
-            PackageKind({p.sha256: p.body for p in packages().values()}, scope),
+            PackageKind({p.sha256: p.body for p in self.packages().values()}, scope),
             LogGroupKind(f"/aws/lambda/{prefix}"),
             RoleKind(ROLE_FAMILY),
             FunctionKind(prefix),
             EventSourceMappingKind(prefix, scope),
-            AlarmKind(alarm_prefix(inputs), scope),
+            AlarmKind(alarm_prefix(inputs, LAYER), scope),
         ]
 
     def desired(self, inputs: RegionInputs) -> list[Desired]:
         ws = inputs.workspace
-        built = packages()
+        built = self.packages()
         names = _Names(inputs)
         entries: list[Desired] = []
 
@@ -202,7 +200,7 @@ class ComputeLayer:
         if inputs.settings.detailed_monitoring:
             for function in FUNCTIONS:
                 for metric in ("Errors", "Throttles"):
-                    alarm = f"{alarm_prefix(inputs)}{function.name}-{metric.lower()}"
+                    alarm = f"{alarm_prefix(inputs, LAYER)}{function.name}-{metric.lower()}"
                     add(
                         f"{LAYER}/alarm/{function.name}-{metric.lower()}",
                         "cloudwatch.alarm",

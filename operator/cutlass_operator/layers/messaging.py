@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cutlass_operator.engine.resource import Desired, Observed, Ref, ResourceKind
-from cutlass_operator.layers.base import RegionInputs
+from cutlass_operator.layers.base import RegionInputs, alarm_prefix
 
 LAYER = "messaging"
 QUEUE = f"{LAYER}/notifications"
@@ -38,10 +38,6 @@ def template_key(threshold: int) -> str:
 def template_prefix(inputs: RegionInputs) -> str:
     """Template names are `<prefix>-<threshold>`; the prefix carries the workspace (templates have no tags)."""
     return inputs.workspace.resource_name("alert")
-
-
-def alarm_prefix(inputs: RegionInputs) -> str:
-    return f"{inputs.workspace.resource_name('alarm')}-"
 
 
 def queue_name(inputs: RegionInputs, suffix: str = "") -> str:
@@ -77,7 +73,7 @@ class MessagingLayer:
             QueueKind(),
             IdentityKind(),
             TemplateKind(f"{template_prefix(inputs)}-", f"{LAYER}/"),
-            AlarmKind(alarm_prefix(inputs), f"{LAYER}/"),
+            AlarmKind(alarm_prefix(inputs, LAYER), f"{LAYER}/"),
         ]
 
     def desired(self, inputs: RegionInputs) -> list[Desired]:
@@ -109,7 +105,7 @@ class MessagingLayer:
                 {"templateName": name, "subject": subject, "html": html, "text": text},
             )
         if inputs.settings.detailed_monitoring:
-            name = f"{alarm_prefix(inputs)}notifications-dlq-depth"
+            name = f"{alarm_prefix(inputs, LAYER)}notifications-dlq-depth"
             add(
                 DLQ_ALARM,
                 "cloudwatch.alarm",
