@@ -11,6 +11,7 @@ from moto.server import ThreadedMotoServer
 
 from cutlass_operator.emulator.dynamodb_replicas import install_global_tables
 from cutlass_operator.emulator.lambda_concurrency import install_provisioned_concurrency
+from cutlass_operator.emulator.lambda_updates import install_configuration_updates
 from cutlass_operator.emulator.s3_tls import install_secure_transport
 
 # moto accepts any keys; these only have to look like keys to botocore.
@@ -32,6 +33,7 @@ def aws_emulator(port: int | None = None) -> Iterator[str]:
     """Run the emulator for the duration of the block and yield its endpoint URL."""
     install_global_tables()  # fills moto's DynamoDB global tables gap, in this process's backends
     install_provisioned_concurrency()  # moto's Lambda has no provisioned concurrency API
+    install_configuration_updates()  # moto's UpdateFunctionConfiguration drops the key and tracing
     install_secure_transport()  # bucket policies judged as for AWS's HTTPS endpoint (TLS-only policies)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port or free_port(), verbose=False)
     server.start()
