@@ -32,7 +32,7 @@ from cutlass_operator.api.common import GROUP, VERSION
 from cutlass_operator.api.crd import build_crds
 from cutlass_operator.api.environment import Credentials
 from cutlass_operator.aws.session import environment_session
-from cutlass_operator.demo_compute import check_region_compute
+from cutlass_operator.demo_compute import check_region_compute, exercise_application
 from cutlass_operator.emulator.aws import aws_emulator, free_port, pointed_at
 from cutlass_operator.emulator.control_plane import ControlPlane, locate_binaries
 from cutlass_operator.emulator.kube import KubeEmulatorThread
@@ -134,7 +134,8 @@ class Demo:
         return ok
 
     def check_compute(self) -> bool:
-        """Each region's functions and messaging (demo_compute.py)."""
+        """Each region's functions and messaging, then the application at work in each environment's
+        primary region (demo_compute.py)."""
         environments = {
             (e["metadata"]["namespace"], e["metadata"]["name"]): e for e in self.objects("CutlassEnvironment")
         }
@@ -142,6 +143,11 @@ class Demo:
         for region in self.objects("CutlassRegion"):
             env = environments[(region["metadata"]["namespace"], region["spec"]["environmentRef"]["name"])]
             ok &= check_region_compute(region, _account_session(env, region["spec"]["awsRegion"]))
+        for region in self.objects("CutlassRegion"):
+            env = environments[(region["metadata"]["namespace"], region["spec"]["environmentRef"]["name"])]
+            if region["spec"]["awsRegion"] == env["spec"].get("primaryRegion", "eu-west-2"):
+                print()
+                ok &= exercise_application(region, _account_session(env, region["spec"]["awsRegion"]))
         return ok
 
     def check_tables(self) -> bool:

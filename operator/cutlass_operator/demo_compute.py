@@ -3,9 +3,13 @@ with the ids the regions' status reports: what a user would check in the console
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 import boto3
+
+DEMO_CONTACT = "billing@demo.example.com"
 
 
 def check_region_compute(region: dict[str, Any], session: boto3.Session) -> bool:
@@ -54,3 +58,35 @@ def _check_messaging(name: str, messaging: dict[str, Any], session: boto3.Sessio
         f"templates {', '.join(sorted(wanted & templates)) or 'MISSING'}"
     )
     return bool(redrive and key and wanted and wanted <= templates)
+
+
+def exercise_application(region: dict[str, Any], session: boto3.Session, timeout: float = 20.0) -> bool:
+    """The application at work, through Lambda's API: credits granted, a usage check crossing 80% of
+    the user's credits, and the alert email the stream, the queue and the notifier send for it."""
+    name = region["metadata"]["name"]
+    functions = (region.get("status") or {}).get("outputs", {}).get("compute", {}).get("functions", {})
+    lambda_, ses = session.client("lambda"), session.client("ses")
+
+    def invoke(function: str, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        event = {"httpMethod": method, "path": path, "body": json.dumps(body), "requestContext": {"requestId": path}}
+        answer = lambda_.invoke(FunctionName=functions[function]["name"], Qualifier="live", Payload=json.dumps(event))
+        result: dict[str, Any] = json.loads(answer["Payload"].read())
+        return result
+
+    sent_before = ses.get_send_quota()["SentLast24Hours"]
+    invoke(
+        "credits",
+        "POST",
+        "/credits",
+        {"org_id": "demo", "amount": 1000, "mode": "grant", "contact_email": DEMO_CONTACT},
+    )
+    invoke("credits", "POST", "/credits", {"org_id": "demo", "user_id": "ada", "amount": 100, "mode": "grant"})
+    checked = invoke("usage-check", "POST", "/usage-check", {"org_id": "demo", "user_id": "ada", "units": 85})
+    deadline = time.monotonic() + timeout
+    while (sent := ses.get_send_quota()["SentLast24Hours"]) == sent_before and time.monotonic() < deadline:
+        time.sleep(0.5)
+    print(
+        f"{name:<12} usage check of 85 units: HTTP {checked.get('statusCode')} {checked.get('body')}; "
+        f"alert emails sent: {int(sent - sent_before)}"
+    )
+    return checked.get("statusCode") == 200 and sent - sent_before == 1

@@ -11,6 +11,7 @@ from moto.server import ThreadedMotoServer
 
 from cutlass_operator.emulator.dynamodb_replicas import install_global_tables
 from cutlass_operator.emulator.lambda_concurrency import install_provisioned_concurrency
+from cutlass_operator.emulator.lambda_runner import install_lambda_runner
 from cutlass_operator.emulator.lambda_updates import install_configuration_updates
 from cutlass_operator.emulator.s3_tls import install_secure_transport
 
@@ -38,6 +39,7 @@ def aws_emulator(port: int | None = None) -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port or free_port(), verbose=False)
     server.start()
     host, bound = server.get_host_and_port()
+    install_lambda_runner(f"http://{host}:{bound}")  # moto runs functions only in Docker; Python ones run here
     try:
         yield f"http://{host}:{bound}"
     finally:

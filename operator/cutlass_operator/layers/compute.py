@@ -33,7 +33,7 @@ from cutlass_operator.layers.artifacts import artifact_bucket_name
 from cutlass_operator.layers.base import RegionInputs, alarm_prefix
 from cutlass_operator.layers.packages import Package, build_package
 from cutlass_operator.layers.tables import ALERTS, CREDITS, USAGE, table_name
-from cutlass_operator.resources.arns import partition
+from cutlass_operator.resources.arns import partition, role_path
 
 LAYER = "compute"
 RUNTIME = "python3.12"
@@ -150,7 +150,7 @@ class ComputeLayer:
                 "iam.role",
                 name,
                 {
-                    "path": f"/cutlass-tech/{ws.name}/{ROLE_FAMILY}/",
+                    "path": role_path(ws.name, ROLE_FAMILY),
                     "assumeRolePolicyDocument": _trust(ws.account_id),
                     "description": f"Runs the {function.name} function of {ws.name}",
                     "inlinePolicies": {"least-privilege": _policy(function, inputs, names)},
