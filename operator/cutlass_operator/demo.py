@@ -32,7 +32,7 @@ from cutlass_operator.api.common import GROUP, VERSION
 from cutlass_operator.api.crd import build_crds
 from cutlass_operator.api.environment import Credentials
 from cutlass_operator.aws.session import environment_session
-from cutlass_operator.demo_compute import check_region_compute, exercise_application
+from cutlass_operator.demo_compute import check_region_api, check_region_compute, exercise_application
 from cutlass_operator.emulator.aws import aws_emulator, free_port, pointed_at
 from cutlass_operator.emulator.control_plane import ControlPlane, locate_binaries
 from cutlass_operator.emulator.kube import KubeEmulatorThread
@@ -142,7 +142,8 @@ class Demo:
         ok = True
         for region in self.objects("CutlassRegion"):
             env = environments[(region["metadata"]["namespace"], region["spec"]["environmentRef"]["name"])]
-            ok &= check_region_compute(region, _account_session(env, region["spec"]["awsRegion"]))
+            session = _account_session(env, region["spec"]["awsRegion"])
+            ok &= check_region_compute(region, session) & check_region_api(region, session)
         for region in self.objects("CutlassRegion"):
             env = environments[(region["metadata"]["namespace"], region["spec"]["environmentRef"]["name"])]
             if region["spec"]["awsRegion"] == env["spec"].get("primaryRegion", "eu-west-2"):

@@ -90,3 +90,26 @@ def exercise_application(region: dict[str, Any], session: boto3.Session, timeout
         f"alert emails sent: {int(sent - sent_before)}"
     )
     return checked.get("statusCode") == 200 and sent - sent_before == 1
+
+
+def check_region_api(region: dict[str, Any], session: boto3.Session) -> bool:
+    """The region's REST API with its routes and stage, its user pool, and its custom domain."""
+    name = region["metadata"]["name"]
+    api = (region.get("status") or {}).get("outputs", {}).get("api", {})
+    if not api.get("apiId"):
+        print(f"{name:<12} API MISSING from status")
+        return False
+    apigateway, cognito = session.client("apigateway"), session.client("cognito-idp")
+    routes = sorted(
+        f"{method} {resource['path']}"
+        for resource in apigateway.get_resources(restApiId=api["apiId"])["items"]
+        for method in resource.get("resourceMethods", {})
+    )
+    pool = cognito.describe_user_pool(UserPoolId=api["cognito"]["userPoolId"])["UserPool"]
+    plans = ", ".join(sorted(api.get("usagePlans", {})))
+    domain = api.get("customDomain") or {}
+    print(
+        f"{name:<12} API {api['invokeUrl']}  routes {', '.join(routes)}  pool {pool['Name']}  plans {plans}"
+        + (f"  domain {domain['domainName']} -> {domain['regionalDomainName']}" if domain else "")
+    )
+    return len(routes) == 4 and bool(plans)

@@ -205,6 +205,18 @@ class OperatorProcess:
 # --- AWS, as the environment's role sees it ---------------------------------------------------------------
 
 
+def move_to_account(doc: dict[str, Any], account: str, credentials: dict[str, Any]) -> dict[str, Any]:
+    """A manifest of manifests/dev acting in another account: the environment's account and
+    credentials, and a region's certificate issued there (one of another account is refused)."""
+    if doc["kind"] == "CutlassEnvironment":
+        doc["spec"]["accountId"] = account
+        doc["spec"]["credentials"] = credentials
+    if certificate := doc["spec"].get("api", {}).get("certificateArn"):
+        parts = certificate.split(":", 5)  # arn:aws:acm:<region>:<account>:certificate/<id>
+        doc["spec"]["api"]["certificateArn"] = ":".join([*parts[:4], account, parts[5]])
+    return doc
+
+
 def account_session(role_arn: str, aws_region: str) -> boto3.Session:
     """A session acting in the role's account (moto's AssumeRole honours the account in the ARN)."""
     return environment_session(Credentials(source=CredentialsSource.ASSUME_ROLE, role_arn=role_arn), None, aws_region)

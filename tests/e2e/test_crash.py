@@ -25,6 +25,7 @@ from tests.e2e.support import (
     account_session,
     duplicates,
     load_documents,
+    move_to_account,
     wait_until,
     workspace_resources,
 )
@@ -45,10 +46,7 @@ def crash_manifests() -> list[dict[str, Any]]:
         if doc["kind"] == "Namespace":
             continue
         doc["metadata"]["namespace"] = NAMESPACE
-        if doc["kind"] == "CutlassEnvironment":
-            doc["spec"]["accountId"] = ACCOUNT
-            doc["spec"]["credentials"] = {"source": "AssumeRole", "roleArn": ROLE}
-        documents.append(doc)
+        documents.append(move_to_account(doc, ACCOUNT, {"source": "AssumeRole", "roleArn": ROLE}))
     return documents
 
 

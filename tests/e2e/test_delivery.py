@@ -30,6 +30,7 @@ from tests.e2e.support import (
     OperatorProcess,
     account_session,
     load_documents,
+    move_to_account,
     workspace_resources,
 )
 
@@ -159,10 +160,8 @@ def environment_documents() -> list[dict[str, Any]]:
         if doc.get("kind") not in ("CutlassEnvironment", "CutlassRegion"):
             continue
         doc["metadata"]["namespace"] = NAMESPACE
-        if doc["kind"] == "CutlassEnvironment":
-            doc["spec"]["accountId"] = ACCOUNT
-            doc["spec"]["credentials"] = {"source": "Secret", "secretRef": {"name": SECRET}, "roleArn": ROLE}
-        documents.append(doc)
+        credentials = {"source": "Secret", "secretRef": {"name": SECRET}, "roleArn": ROLE}
+        documents.append(move_to_account(doc, ACCOUNT, credentials))
     return documents
 
 

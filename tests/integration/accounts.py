@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from cutlass_operator.api.region import CutlassRegion
 from cutlass_operator.workflows.manifests import ManifestSet
 
 
 def in_account(manifests: ManifestSet, account: str) -> ManifestSet:
-    """The same manifests acting in another account (its role assumed there)."""
+    """The same manifests acting in another account: its role assumed there, its regions'
+    certificates issued there (a certificate of another account is refused before any write)."""
     environments = [
         env.model_copy(
             update={
@@ -22,4 +24,15 @@ def in_account(manifests: ManifestSet, account: str) -> ManifestSet:
         )
         for env in manifests.environments
     ]
-    return ManifestSet(environments, manifests.regions, manifests.secrets, manifests.documents)
+    regions = [_certificate_in(region, account) for region in manifests.regions]
+    return ManifestSet(environments, regions, manifests.secrets, manifests.documents)
+
+
+def _certificate_in(region: CutlassRegion, account: str) -> CutlassRegion:
+    arn = region.spec.api.certificate_arn
+    if arn is None:
+        return region
+    parts = arn.split(":", 5)  # arn:aws:acm:<region>:<account>:certificate/<id>
+    parts[4] = account
+    api = region.spec.api.model_copy(update={"certificate_arn": ":".join(parts)})
+    return region.model_copy(update={"spec": region.spec.model_copy(update={"api": api})})

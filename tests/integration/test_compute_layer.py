@@ -128,7 +128,7 @@ def test_new_code_updates_only_its_function_in_place(stack: Stack) -> None:
             archive.writestr(zipfile.ZipInfo("cutlass_app/RELEASE", date_time=FIXED_TIME), "2\n")
         return Package(module, buffer.getvalue())
 
-    layers = (*REGION_LAYERS[:-1], ComputeLayer(build=patched))
+    layers = tuple(ComputeLayer(build=patched) if isinstance(layer, ComputeLayer) else layer for layer in REGION_LAYERS)
     old_sha = stack.function("usage-check")["CodeSha256"]
     old_arn, old_live = stack.function("usage-check")["FunctionArn"], stack.live("usage-check")["FunctionVersion"]
 
@@ -192,7 +192,7 @@ def test_the_region_reports_its_functions_and_queues(stack: Stack) -> None:
     outputs = {layer.layer: layer.outputs for layer in report.layers}
     conditions = [layer.condition for layer in report.layers]
 
-    assert conditions == ["NetworkReady", "DataReady", "MessagingReady", "ComputeReady"]
+    assert conditions == ["NetworkReady", "DataReady", "MessagingReady", "ComputeReady", "ApiReady"]
     usage = outputs["compute"]["functions"]["usage-check"]
     assert usage["name"] == PREFIX + "usage-check"
     assert usage["aliasArn"] == stack.function("usage-check")["FunctionArn"] + ":live"

@@ -345,17 +345,19 @@ class TestApplying:
 
         # What was applied is also told as Kubernetes events on the region: the network's 13
         # resources, the key and the artifact bucket first (then the data layer waits for the
-        # tables), then messaging (2 queues, the sender, 2 templates) and compute (5 functions,
-        # each with package, log group and role, and 2 event source mappings).
+        # tables), then messaging (2 queues, the sender, 2 templates), compute (5 functions,
+        # each with package, log group and role, and 2 event source mappings) and the API (the
+        # user pool, its resource server, 2 clients and domain, the access logs, the REST API, its
+        # stage, 4 invoke permissions and 3 usage plans).
         deadline = time.monotonic() + 10  # kopf posts events from a background queue
         while True:
             events = cluster.events(applied.namespace, "dev-london")
             applied_events = [e for e in events if e.reason == "Applied"]
             created = sorted(int(e.message.split(" created,")[0]) for e in applied_events)
-            if created == [15, 27] or time.monotonic() > deadline:
+            if created == [15, 42] or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-        assert created == [15, 27], [(e.reason, e.message) for e in events]
+        assert created == [15, 42], [(e.reason, e.message) for e in events]
         assert {(e.involved_object.kind, e.type) for e in applied_events} == {("CutlassRegion", "Normal")}
 
     def test_a_spec_update_is_applied_in_place(self, cluster: Cluster, applied: Applied) -> None:

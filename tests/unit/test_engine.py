@@ -134,3 +134,11 @@ def test_a_kind_that_cannot_retain_fails_terminally_rather_than_deleting() -> No
     outcome = reconcile({kind.kind: kind}, graph()[:1], CTX, destroy=True, retain=True)
     assert outcome.result is not None and outcome.result.errors["vpc"].reason == "RetainUnsupported"
     assert len(kind.store) == 1
+
+
+def test_a_resource_can_override_the_deletion_policy_of_its_layer() -> None:
+    kind = RetainingKind()
+    wanted = [desired("data", x=1), Desired("scratch", kind.kind, "name-scratch", {}, {}, retain=False)]
+    reconcile({kind.kind: kind}, wanted, CTX)
+    outcome = reconcile({kind.kind: kind}, wanted, CTX, destroy=True, retain=True)
+    assert {c.key: c.action for c in outcome.plan.pending} == {"data": Action.RETAIN, "scratch": Action.DELETE}

@@ -334,6 +334,15 @@ REGION = KindSpec(
     ),
     rules={
         "spec.awsRegion": (_immutable("spec.awsRegion", "create a new CutlassRegion for another AWS region"),),
+        "spec.api": (
+            Rule(
+                "has(self.domainName) == has(self.certificateArn)",
+                "spec.api.domainName and spec.api.certificateArn go together: a custom domain needs its "
+                "certificate (an ACM certificate in this region)",
+                field_path=".certificateArn",
+                reason="FieldValueRequired",
+            ),
+        ),
         "spec.network.vpcCidr": (
             _cidr_form("spec.network.vpcCidr", "10.0.0.0/16"),
             _VPC_PREFIX,

@@ -20,6 +20,7 @@ from cutlass_operator.api.common import (
     ObjectMeta,
     StatusModel,
 )
+from cutlass_operator.api.gateway import ApiSettings
 
 
 class Tier(StrEnum):
@@ -202,6 +203,7 @@ class CutlassEnvironmentSpec(CamelModel):
     )
     data: Data = Field(default_factory=Data, description="Global tables settings.")
     notifications: Notifications = Field(default_factory=Notifications, description="Threshold alert emails.")
+    api: ApiSettings = Field(default_factory=ApiSettings, description="Usage plans, tenants' API keys, throttling.")
     tags: dict[str, str] = Field(default_factory=dict, description="Extra tags on every resource.")
 
     @model_validator(mode="after")

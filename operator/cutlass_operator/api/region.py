@@ -23,6 +23,7 @@ from cutlass_operator.api.common import (
     ObjectMeta,
 )
 from cutlass_operator.api.environment import TierSettings
+from cutlass_operator.api.gateway import Throttling
 
 CIDR_PATTERN = r"^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$"
 
@@ -135,13 +136,24 @@ class Api(CamelModel):
         default=None, pattern=r"^[a-zA-Z0-9_]{1,64}$", description="Stage name (default: the tier)."
     )
     domain_name: str | None = Field(
-        default=None, description="Regional custom domain, e.g. api-dev-london.example.com."
+        default=None,
+        pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
+        description="Regional custom domain, e.g. api-dev-london.example.com, inside the environment's zone.",
     )
     certificate_arn: str | None = Field(
         default=None,
         pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$",
         description="ACM certificate in this region and account, for the custom domain.",
     )
+    throttling: Throttling | None = Field(
+        default=None, description="This stage's throttling (default: the environment's)."
+    )
+
+    @model_validator(mode="after")
+    def _domain_has_its_certificate(self) -> Api:
+        if bool(self.domain_name) != bool(self.certificate_arn):
+            raise ValueError("api.domainName and api.certificateArn go together: a custom domain needs its certificate")
+        return self
 
 
 class CutlassRegionSpec(CamelModel):

@@ -104,7 +104,8 @@ def build_plan(
         current = by_key.get(want.key)
         if destroy:
             if current is not None:
-                changes.append(_remove(removal, current, "destroy", want.name))
+                action = removal if want.retain is None else (Action.RETAIN if want.retain else Action.DELETE)
+                changes.append(_remove(action, current, "destroy", want.name))
         elif current is None:
             changes.append(Change(Action.CREATE, want.key, want.kind, want.name, desired=want))
         else:

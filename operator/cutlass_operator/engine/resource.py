@@ -25,9 +25,12 @@ class Ref:
 
     key: str
     output: str
+    # Appended to the resolved value: an ARN built on another resource's, such as the API's
+    # execution ARN narrowed to one route (`.../*/POST/usage-check`).
+    suffix: str = ""
 
     def __str__(self) -> str:
-        return f"(known after {self.key} is created)"
+        return f"(known after {self.key} is created){self.suffix}"
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,9 @@ class Desired:
     properties: Mapping[str, Any]
     tags: Mapping[str, str]
     depends_on: frozenset[str] = frozenset()
+    # Overrides the layer's deletion policy for this resource (None: follow it): the API layer's
+    # user pool holds people's accounts, so it is data even though the API around it is not.
+    retain: bool | None = None
 
     def dependencies(self) -> frozenset[str]:
         return self.depends_on | {ref.key for ref in iter_refs(self.properties)}
@@ -159,7 +165,9 @@ def resolve_refs(value: Any, outputs: Mapping[str, Mapping[str, Any]]) -> Any:
     """Replace each `Ref` whose target has outputs; leave the others in place (known after apply)."""
     if isinstance(value, Ref):
         target = outputs.get(value.key)
-        return target[value.output] if target is not None and value.output in target else value
+        if target is None or value.output not in target:
+            return value
+        return f"{target[value.output]}{value.suffix}" if value.suffix else target[value.output]
     if isinstance(value, Mapping):
         return {k: resolve_refs(v, outputs) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -23,6 +23,7 @@ from cutlass_operator.engine.errors import ReconcileError, RetryableError
 from cutlass_operator.engine.executor import Progress
 from cutlass_operator.engine.identity import Workspace
 from cutlass_operator.engine.resource import KindContext
+from cutlass_operator.layers.api import ApiLayer, spec_problems
 from cutlass_operator.layers.base import Layer, RegionInputs
 from cutlass_operator.layers.compute import ComputeLayer
 from cutlass_operator.layers.data import DataLayer
@@ -33,7 +34,13 @@ from cutlass_operator.resources.dynamodb_status import TableFacts, table_facts
 from cutlass_operator.workflows.layers import LayerRun
 from cutlass_operator.workflows.report import Mode, Report
 
-REGION_LAYERS: tuple[Layer[RegionInputs], ...] = (NetworkLayer(), DataLayer(), MessagingLayer(), ComputeLayer())
+REGION_LAYERS: tuple[Layer[RegionInputs], ...] = (
+    NetworkLayer(),
+    DataLayer(),
+    MessagingLayer(),
+    ComputeLayer(),
+    ApiLayer(),
+)
 
 
 def region_conditions(layers: Sequence[Layer[Any]] = REGION_LAYERS) -> list[str]:
@@ -66,6 +73,8 @@ def run_region(
     layers: Sequence[Layer[RegionInputs]] = REGION_LAYERS,
 ) -> Report:
     inputs = region_inputs(environment, region)
+    if mode != Mode.DESTROY and (problem := spec_problems(inputs)) is not None:
+        return Report(mode, error=problem)  # before connecting: nothing is written
     try:
         connection = connect(environment.spec, secret, region.spec.aws_region, calls)
     except ReconcileError as exc:
