@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
+import boto3
+
+from cutlass_operator.api.environment import Credentials, CredentialsSource
 from cutlass_operator.api.region import CutlassRegion
-from cutlass_operator.workflows.manifests import ManifestSet
+from cutlass_operator.aws.session import environment_session
+from cutlass_operator.offline import OfflineRun
+from cutlass_operator.workflows.manifests import ManifestSet, load_manifests
+from cutlass_operator.workflows.report import Mode
+
+DEV_MANIFESTS = Path(__file__).resolve().parents[2] / "manifests" / "dev"
 
 
 def in_account(manifests: ManifestSet, account: str) -> ManifestSet:
@@ -36,3 +47,18 @@ def _certificate_in(region: CutlassRegion, account: str) -> CutlassRegion:
     parts[4] = account
     api = region.spec.api.model_copy(update={"certificate_arn": ":".join(parts)})
     return region.model_copy(update={"spec": region.spec.model_copy(update={"api": api})})
+
+
+def converged_dev(account: str) -> tuple[ManifestSet, OfflineRun]:
+    """manifests/dev converged in `account`, as `cutlass apply -f manifests/dev` would."""
+    logging.getLogger("cutlass_operator").setLevel(logging.WARNING)
+    manifests = in_account(load_manifests([DEV_MANIFESTS]), account)
+    run = OfflineRun(manifests, Mode.APPLY, echo=lambda _: None)
+    assert run.run(), {name: r.first_error for name, r in run.reports.items() if r.first_error}
+    return manifests, run
+
+
+def operator_session(account: str, aws_region: str) -> boto3.Session:
+    """A session as the operator's: the manifests' role, assumed in `account`."""
+    creds = Credentials(source=CredentialsSource.ASSUME_ROLE, role_arn=f"arn:aws:iam::{account}:role/cutlass-operator")
+    return environment_session(creds, None, aws_region)

@@ -8,33 +8,27 @@ check called with its claims; and a certificate API Gateway could not use, refus
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from cutlass_operator.api.environment import Credentials, CredentialsSource, CutlassEnvironment
+from cutlass_operator.api.environment import CutlassEnvironment
 from cutlass_operator.api.region import CutlassRegion
 from cutlass_operator.aws.calls import CallLog
-from cutlass_operator.aws.session import environment_session
 from cutlass_operator.engine.errors import TerminalError
 from cutlass_operator.engine.plan import Action
 from cutlass_operator.layers.api import ROUTES, ApiLayer, Route
-from cutlass_operator.offline import OfflineRun
-from cutlass_operator.workflows.manifests import load_manifests
 from cutlass_operator.workflows.region import REGION_LAYERS, run_region
 from cutlass_operator.workflows.report import Mode, Report
 from tests.integration.jwt_verify import fetch_jwks, verify_cognito_token
 
-from .accounts import in_account
+from .accounts import converged_dev, operator_session
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "400000000003"  # outside conftest's range: the module shares one converged account
 LONDON = "eu-west-2"
 API_NAME = "cutlass-tech-api-dev-london"
@@ -64,15 +58,11 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(moto_endpoint: str) -> Iterator[Stack]:
-    logging.getLogger("cutlass_operator").setLevel(logging.WARNING)
-    manifests = in_account(load_manifests([ROOT / "manifests" / "dev"]), ACCOUNT)
-    run = OfflineRun(manifests, Mode.APPLY, echo=lambda _: None)
-    assert run.run(), {name: r.first_error for name, r in run.reports.items() if r.first_error}
+    manifests, run = converged_dev(ACCOUNT)
     (env,) = manifests.environments
     (london,) = [r for r in manifests.regions if r.spec.aws_region == LONDON]
-    creds = Credentials(source=CredentialsSource.ASSUME_ROLE, role_arn=f"arn:aws:iam::{ACCOUNT}:role/cutlass-operator")
     outputs = run.statuses["CutlassRegion/dev-london"]["status"]["outputs"]["api"]
-    yield Stack(env, london, environment_session(creds, None, LONDON), outputs)
+    yield Stack(env, london, operator_session(ACCOUNT, LONDON), outputs)
 
 
 def reconcile(stack: Stack, env: CutlassEnvironment | None = None, **options: Any) -> tuple[Report, CallLog]:

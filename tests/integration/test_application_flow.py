@@ -16,26 +16,17 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from cutlass_operator.api.environment import Credentials, CredentialsSource
-from cutlass_operator.aws.session import environment_session
-from cutlass_operator.offline import OfflineRun
-from cutlass_operator.workflows.manifests import load_manifests
-from cutlass_operator.workflows.report import Mode
-
-from .accounts import in_account
+from .accounts import converged_dev, operator_session
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "400000000001"  # outside conftest's range: the module shares one converged account
 LONDON, SYDNEY = "eu-west-2", "ap-southeast-2"
 CONTACT = "billing@acme.example.com"
@@ -76,13 +67,9 @@ class Region:
 
 @pytest.fixture(scope="module")
 def regions(moto_endpoint: str) -> dict[str, Region]:
-    logging.getLogger("cutlass_operator").setLevel(logging.WARNING)
-    manifests = in_account(load_manifests([ROOT / "manifests" / "dev"]), ACCOUNT)
-    run = OfflineRun(manifests, Mode.APPLY, echo=lambda _: None)
-    assert run.run(), {name: r.first_error for name, r in run.reports.items() if r.first_error}
-    creds = Credentials(source=CredentialsSource.ASSUME_ROLE, role_arn=f"arn:aws:iam::{ACCOUNT}:role/cutlass-operator")
+    converged_dev(ACCOUNT)
     return {
-        aws: Region(f"dev-{name}", environment_session(creds, None, aws))
+        aws: Region(f"dev-{name}", operator_session(ACCOUNT, aws))
         for name, aws in (("london", LONDON), ("sydney", SYDNEY))
     }
 

@@ -52,6 +52,8 @@ from cutlass_operator.engine.identity import Workspace
 from cutlass_operator.engine.plan import Action
 from cutlass_operator.engine.reconcile import Outcome, reconcile
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, Ref, ResourceKind
+from cutlass_operator.layers import artifacts
+from cutlass_operator.layers.artifacts import tls_only_policy
 from cutlass_operator.resources.cloudwatch import AlarmKind
 from cutlass_operator.resources.lambda_mappings import EventSourceMappingKind
 from cutlass_operator.resources.s3_objects import PackageKind, package_key, package_sha256
@@ -76,25 +78,7 @@ INSERTS = json.dumps({"eventName": ["INSERT", "MODIFY"]})
 
 
 def artifact_bucket_name(account_id: str) -> str:
-    return f"cutlass-tech-artifacts-{account_id}-{REGION}"
-
-
-def tls_only_policy(bucket: str) -> dict[str, Any]:
-    """The artifact bucket's policy (written here: the layer that owns it is being reorganised)."""
-    arn = f"arn:aws:s3:::{bucket}"
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "DenyPlainHttp",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [arn, f"{arn}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            }
-        ],
-    }
+    return artifacts.artifact_bucket_name(account_id, REGION)
 
 
 def converged(kinds: Mapping[str, ResourceKind], ctx: KindContext, desired: list[Desired], **options: Any) -> Outcome:

@@ -9,33 +9,27 @@ from __future__ import annotations
 
 import base64
 import io
-import logging
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from cutlass_operator.api.environment import Credentials, CredentialsSource, CutlassEnvironment, TierSettings
+from cutlass_operator.api.environment import CutlassEnvironment, TierSettings
 from cutlass_operator.api.region import CutlassRegion
 from cutlass_operator.aws.calls import CallLog
-from cutlass_operator.aws.session import environment_session
 from cutlass_operator.engine.plan import Action
 from cutlass_operator.layers.compute import ComputeLayer
 from cutlass_operator.layers.packages import FIXED_TIME, Package, build_package
-from cutlass_operator.offline import OfflineRun
-from cutlass_operator.workflows.manifests import load_manifests
 from cutlass_operator.workflows.region import REGION_LAYERS, run_region
 from cutlass_operator.workflows.report import Mode, Report
 
-from .accounts import in_account
+from .accounts import converged_dev, operator_session
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "400000000002"  # outside conftest's range: the module shares one converged account
 LONDON = "eu-west-2"
 PREFIX = "cutlass-tech-fn-dev-london-"
@@ -68,14 +62,10 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(moto_endpoint: str) -> Iterator[Stack]:
-    logging.getLogger("cutlass_operator").setLevel(logging.WARNING)
-    manifests = in_account(load_manifests([ROOT / "manifests" / "dev"]), ACCOUNT)
-    run = OfflineRun(manifests, Mode.APPLY, echo=lambda _: None)
-    assert run.run(), {name: r.first_error for name, r in run.reports.items() if r.first_error}
+    manifests, _ = converged_dev(ACCOUNT)
     (env,) = manifests.environments
     (london,) = [r for r in manifests.regions if r.spec.aws_region == LONDON]
-    creds = Credentials(source=CredentialsSource.ASSUME_ROLE, role_arn=f"arn:aws:iam::{ACCOUNT}:role/cutlass-operator")
-    yield Stack(env, london, environment_session(creds, None, LONDON))
+    yield Stack(env, london, operator_session(ACCOUNT, LONDON))
 
 
 def reconcile(stack: Stack, region: CutlassRegion, **options: Any) -> tuple[Report, CallLog]:

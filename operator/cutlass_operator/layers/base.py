@@ -70,3 +70,25 @@ def alarm_prefix(inputs: RegionInputs, layer: str) -> str:
     their tags costs a read each), so the prefix carries the layer: no layer's prefix may be the
     start of another's, or one would delete the other's alarms as its own orphans."""
     return f"{inputs.workspace.resource_name('alarm', layer)}-"
+
+
+def alarm_on_any(
+    name: str, *, description: str, namespace: str, metric: str, dimensions: dict[str, str], statistic: str
+) -> dict[str, Any]:
+    """An alarm that fires when `metric` is above zero in any five minutes: the shape of every
+    alarm the layers make (errors, throttles, dead letters), none of which is ever expected."""
+    return {
+        "alarmName": name,
+        "description": description,
+        "namespace": namespace,
+        "metricName": metric,
+        "dimensions": dimensions,
+        "statistic": statistic,
+        "period": 300,
+        "evaluationPeriods": 1,
+        "datapointsToAlarm": 1,
+        "threshold": 0.0,
+        "comparisonOperator": "GreaterThanThreshold",
+        "treatMissingData": "notBreaching",
+        "alarmActions": [],
+    }

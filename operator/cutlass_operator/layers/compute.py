@@ -30,7 +30,7 @@ from typing import Any
 from cutlass_operator.engine.resource import Desired, Observed, Ref, ResourceKind
 from cutlass_operator.layers import messaging
 from cutlass_operator.layers.artifacts import artifact_bucket_name
-from cutlass_operator.layers.base import RegionInputs, alarm_prefix
+from cutlass_operator.layers.base import RegionInputs, alarm_on_any, alarm_prefix
 from cutlass_operator.layers.packages import Package, build_package
 from cutlass_operator.layers.tables import ALERTS, CREDITS, USAGE, table_name
 from cutlass_operator.resources.arns import partition, role_path
@@ -393,18 +393,11 @@ def _this_regions_balances(aws_region: str) -> str:
 
 def _alarm(name: str, metric: str, function: Function, inputs: RegionInputs) -> dict[str, Any]:
     what = "failed" if metric == "Errors" else "was throttled"
-    return {
-        "alarmName": name,
-        "description": f"The {function.name} function of {inputs.workspace.name} {what} in the last 5 minutes.",
-        "namespace": "AWS/Lambda",
-        "metricName": metric,
-        "dimensions": {"FunctionName": f"{function_prefix(inputs)}{function.name}"},
-        "statistic": "Sum",
-        "period": 300,
-        "evaluationPeriods": 1,
-        "datapointsToAlarm": 1,
-        "threshold": 0.0,
-        "comparisonOperator": "GreaterThanThreshold",
-        "treatMissingData": "notBreaching",
-        "alarmActions": [],
-    }
+    return alarm_on_any(
+        name,
+        description=f"The {function.name} function of {inputs.workspace.name} {what} in the last 5 minutes.",
+        namespace="AWS/Lambda",
+        metric=metric,
+        dimensions={"FunctionName": f"{function_prefix(inputs)}{function.name}"},
+        statistic="Sum",
+    )

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cutlass_operator.engine.resource import Desired, Observed, Ref, ResourceKind
-from cutlass_operator.layers.base import RegionInputs, alarm_prefix
+from cutlass_operator.layers.base import RegionInputs, alarm_on_any, alarm_prefix
 
 LAYER = "messaging"
 QUEUE = f"{LAYER}/notifications"
@@ -110,22 +110,15 @@ class MessagingLayer:
                 DLQ_ALARM,
                 "cloudwatch.alarm",
                 name,
-                {
-                    "alarmName": name,
-                    "description": f"Alert notifications in {ws.name} failed {redrive['maxReceiveCount']} times "
-                    "and wait in the dead-letter queue: look at them, fix the cause, redrive them.",
-                    "namespace": "AWS/SQS",
-                    "metricName": "ApproximateNumberOfMessagesVisible",
-                    "dimensions": {"QueueName": dlq},
-                    "statistic": "Maximum",
-                    "period": 300,
-                    "evaluationPeriods": 1,
-                    "datapointsToAlarm": 1,
-                    "threshold": 0.0,
-                    "comparisonOperator": "GreaterThanThreshold",
-                    "treatMissingData": "notBreaching",
-                    "alarmActions": [],
-                },
+                alarm_on_any(
+                    name,
+                    description=f"Alert notifications in {ws.name} failed {redrive['maxReceiveCount']} times and "
+                    "wait in the dead-letter queue: look at them, fix the cause, redrive them.",
+                    namespace="AWS/SQS",
+                    metric="ApproximateNumberOfMessagesVisible",
+                    dimensions={"QueueName": dlq},
+                    statistic="Maximum",
+                ),
             )
         return entries
 
