@@ -14,7 +14,7 @@ worked around in the kinds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -27,6 +27,8 @@ from cutlass_operator.engine.reconcile import Outcome, reconcile
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, Ref, ResourceKind
 from cutlass_operator.resources.apigateway import StageKind
 from cutlass_operator.resources.apigateway_api import RestApiKind, definition_hash
+
+from .outcomes import actions, diff_paths, outputs
 
 pytestmark = pytest.mark.integration
 
@@ -143,20 +145,6 @@ def converged(ctx: KindContext, desired: list[Desired], **options: Any) -> Outco
     assert outcome.result is not None
     assert outcome.result.ok, {key: err.message for key, err in outcome.result.errors.items()}
     return outcome
-
-
-def actions(outcome: Outcome) -> dict[str, Action]:
-    return {c.key: c.action for c in outcome.plan.changes}
-
-
-def diff_paths(outcome: Outcome, key: str) -> set[str]:
-    change = next(c for c in outcome.plan.changes if c.key == key)
-    return {d.path for d in change.diff}
-
-
-def outputs(outcome: Outcome, key: str) -> Mapping[str, Any]:
-    assert outcome.result is not None
-    return outcome.result.observed[key].outputs
 
 
 @pytest.fixture

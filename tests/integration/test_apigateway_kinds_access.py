@@ -9,7 +9,6 @@ rank order. The certificate is a plausible ARN: moto does not look it up in ACM.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -24,6 +23,8 @@ from cutlass_operator.resources.apigateway import StageKind
 from cutlass_operator.resources.apigateway_api import RestApiKind
 from cutlass_operator.resources.apigateway_domains import DomainNameKind
 from cutlass_operator.resources.apigateway_plans import ApiKeyKind, UsagePlanKind
+
+from .outcomes import actions, diff_paths, outputs
 
 pytestmark = pytest.mark.integration
 
@@ -131,20 +132,6 @@ def converged(ctx: KindContext, desired: list[Desired], **options: Any) -> Outco
     assert outcome.result is not None
     assert outcome.result.ok, {key: err.message for key, err in outcome.result.errors.items()}
     return outcome
-
-
-def actions(outcome: Outcome) -> dict[str, Action]:
-    return {c.key: c.action for c in outcome.plan.changes}
-
-
-def diff_paths(outcome: Outcome, key: str) -> set[str]:
-    change = next(c for c in outcome.plan.changes if c.key == key)
-    return {d.path for d in change.diff}
-
-
-def outputs(outcome: Outcome, key: str) -> Mapping[str, Any]:
-    assert outcome.result is not None
-    return outcome.result.observed[key].outputs
 
 
 @pytest.fixture

@@ -53,6 +53,8 @@ from cutlass_operator.resources.cognito import (
 from cutlass_operator.resources.waits import WaitPolicy
 from tests.integration.jwt_verify import InvalidTokenError, fetch_jwks, verify_cognito_token
 
+from .outcomes import actions, diff_paths, outputs
+
 pytestmark = pytest.mark.integration
 
 REGION = "eu-west-2"
@@ -170,20 +172,6 @@ def converged(
     assert outcome.result is not None
     assert outcome.result.ok, {key: err.message for key, err in outcome.result.errors.items()}
     return outcome
-
-
-def outputs(outcome: Outcome, key: str) -> Mapping[str, Any]:
-    assert outcome.result is not None
-    return outcome.result.observed[key].outputs
-
-
-def actions(outcome: Outcome) -> dict[str, Action]:
-    return {c.key: c.action for c in outcome.plan.changes}
-
-
-def diff_paths(outcome: Outcome, key: str) -> set[str]:
-    change = next(c for c in outcome.plan.changes if c.key == key)
-    return {d.path for d in change.diff}
 
 
 def pools(cognito: Any) -> list[dict[str, Any]]:

@@ -58,6 +58,8 @@ from cutlass_operator.resources.cloudwatch import AlarmKind
 from cutlass_operator.resources.lambda_mappings import EventSourceMappingKind
 from cutlass_operator.resources.s3_objects import PackageKind, package_key, package_sha256
 
+from .outcomes import diff_paths
+
 pytestmark = pytest.mark.integration
 
 REGION = "eu-west-2"
@@ -90,11 +92,6 @@ def converged(kinds: Mapping[str, ResourceKind], ctx: KindContext, desired: list
 
 def actions(outcome: Outcome) -> dict[str, Action]:
     return {c.key: c.action for c in outcome.plan.changes if c.action != Action.NOOP}
-
-
-def diff_paths(outcome: Outcome, key: str) -> set[str]:
-    change = next(c for c in outcome.plan.changes if c.key == key)
-    return {d.path for d in change.diff}
 
 
 def assert_steady(kinds: Mapping[str, ResourceKind], ctx: KindContext, desired: list[Desired], calls: CallLog) -> None:

@@ -36,6 +36,8 @@ from cutlass_operator.layers.artifacts import artifact_bucket_name, tls_only_pol
 from cutlass_operator.resources.kms import KmsKeyKind
 from cutlass_operator.resources.s3 import LIFECYCLE_RULE, BucketKind
 
+from .outcomes import diff_paths
+
 pytestmark = pytest.mark.integration
 
 REGION = "eu-west-2"
@@ -140,11 +142,6 @@ def key_tags(kms: Any, key_id: str) -> dict[str, str]:
 
 def bucket_tags(s3: Any, name: str) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=name)["TagSet"]}
-
-
-def diff_paths(outcome: Outcome, key: str) -> set[str]:
-    change = next(c for c in outcome.plan.changes if c.key == key)
-    return {d.path for d in change.diff}
 
 
 def write_versions(s3: Any, name: str) -> None:

@@ -43,6 +43,8 @@ from cutlass_operator.resources.arns import role_path
 from cutlass_operator.resources.iam import RoleKind
 from cutlass_operator.resources.lambda_functions import ALIAS_DESCRIPTION, FunctionKind
 
+from .outcomes import diff_paths
+
 pytestmark = pytest.mark.integration
 
 REGION = "eu-west-2"
@@ -161,11 +163,6 @@ def assert_in_sync(ctx: KindContext, desired: list[Desired]) -> None:
     assert sorted(found) == sorted(d.key for d in desired)
     for want in desired:
         assert kind.compare(want, found[want.key]) == [], want.key
-
-
-def diff_paths(outcome: Outcome, key: str) -> set[str]:
-    change = next(c for c in outcome.plan.changes if c.key == key)
-    return {d.path for d in change.diff}
 
 
 def alias(lam: Any, name: str = NAME) -> dict[str, Any]:

@@ -38,6 +38,8 @@ from cutlass_operator.engine.reconcile import Outcome, reconcile
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, Ref, ResourceKind
 from cutlass_operator.resources.lambda_permissions import PermissionKind, statement_id
 
+from .outcomes import diff_paths
+
 pytestmark = pytest.mark.integration
 
 REGION = "eu-west-2"
@@ -121,11 +123,6 @@ def statements(lam: Any, qualifier: str = "live") -> dict[str, dict[str, Any]]:
         return {}
     suffix = f":{qualifier}"
     return {s["Sid"]: s for s in policy["Statement"] if s["Resource"].endswith(suffix)}
-
-
-def diff_paths(outcome: Outcome, key: str) -> set[str]:
-    change = next(c for c in outcome.plan.changes if c.key == key)
-    return {d.path for d in change.diff}
 
 
 class TestCreate:

@@ -33,6 +33,8 @@ from cutlass_operator.resources.kms import KmsKeyKind
 from cutlass_operator.resources.ses import IdentityKind, TemplateKind
 from cutlass_operator.resources.sqs import QueueKind
 
+from .outcomes import diff_paths
+
 pytestmark = pytest.mark.integration
 
 REGION = "eu-west-2"
@@ -155,11 +157,6 @@ def assert_in_sync(kinds: Mapping[str, ResourceKind], ctx: KindContext, desired:
     for want in desired:
         resolved = want.resolved(outputs)
         assert kinds[want.kind].compare(resolved, found[want.key]) == [], want.key
-
-
-def diff_paths(outcome: Outcome, key: str) -> set[str]:
-    change = next(c for c in outcome.plan.changes if c.key == key)
-    return {d.path for d in change.diff}
 
 
 def attributes(sqs: Any, url: str) -> dict[str, str]:

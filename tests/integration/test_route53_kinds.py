@@ -38,6 +38,8 @@ from cutlass_operator.resources.route53 import (
     zone_reference_prefix,
 )
 
+from .outcomes import actions, diff_paths, outputs
+
 pytestmark = pytest.mark.integration
 
 ZONE = "dns/zone"
@@ -146,20 +148,6 @@ def failed(ctx: KindContext, desired: list[Desired], **options: Any) -> Outcome:
     assert outcome.result is not None
     assert not outcome.result.ok
     return outcome
-
-
-def actions(outcome: Outcome) -> dict[str, Action]:
-    return {c.key: c.action for c in outcome.plan.changes}
-
-
-def diff_paths(outcome: Outcome, key: str) -> set[str]:
-    change = next(c for c in outcome.plan.changes if c.key == key)
-    return {d.path for d in change.diff}
-
-
-def outputs(outcome: Outcome, key: str) -> Mapping[str, Any]:
-    assert outcome.result is not None
-    return outcome.result.observed[key].outputs
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from cutlass_operator.engine.resource import Desired, Observed, Ref, ResourceKind
@@ -91,7 +92,10 @@ class ComputeLayer:
     def __init__(self, build: Callable[[str], Package] = build_package) -> None:
         self.build = build  # the packages from the installed source; tests give other code
 
+    @cached_property
     def packages(self) -> dict[str, Package]:
+        """Built once per layer: the shipped source does not change while the operator runs, and
+        every reconcile of every region asks for the packages twice (kinds and desired state)."""
         return {f.name: self.build(f.module) for f in FUNCTIONS}
 
     def kinds(self, inputs: RegionInputs) -> Sequence[ResourceKind]:
@@ -104,7 +108,7 @@ class ComputeLayer:
 
         prefix, scope = function_prefix(inputs), f"{LAYER}/"
         return [
-            PackageKind({p.sha256: p.body for p in self.packages().values()}, scope),
+            PackageKind({p.sha256: p.body for p in self.packages.values()}, scope),
             LogGroupKind(f"/aws/lambda/{prefix}"),
             RoleKind(ROLE_FAMILY),
             FunctionKind(prefix),
@@ -114,7 +118,7 @@ class ComputeLayer:
 
     def desired(self, inputs: RegionInputs) -> list[Desired]:
         ws = inputs.workspace
-        built = self.packages()
+        built = self.packages
         names = _Names(inputs)
         entries: list[Desired] = []
 

@@ -58,7 +58,7 @@ from botocore.exceptions import ClientError
 from cutlass_operator.engine.errors import RetryableError, TerminalError
 from cutlass_operator.engine.identity import WORKSPACE
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind
-from cutlass_operator.resources.arns import partition
+from cutlass_operator.resources.arns import dns_suffix, partition
 from cutlass_operator.resources.errors import aws_errors, error_code, error_message, is_not_found, tolerate_not_found
 from cutlass_operator.resources.tags import key_of, matches, tag_changes
 
@@ -91,10 +91,6 @@ def resource_arn(region: str, path: str) -> str:
 def execution_arn(region: str, account_id: str, api_id: str) -> str:
     """The prefix of the ARNs a Lambda permission grants `execute-api:Invoke` on."""
     return f"arn:{partition(region)}:execute-api:{region}:{account_id}:{api_id}"
-
-
-def dns_suffix(region: str) -> str:
-    return "amazonaws.com.cn" if partition(region) == "aws-cn" else "amazonaws.com"
 
 
 def patch(op: OpType, path: str, value: Any = None) -> PatchOperationTypeDef:

@@ -16,6 +16,11 @@ def partition(region: str) -> str:
     return "aws"
 
 
+def dns_suffix(region: str) -> str:
+    """The domain AWS's endpoints live under in the region's partition."""
+    return "amazonaws.com.cn" if partition(region) == "aws-cn" else "amazonaws.com"
+
+
 def log_group_arn(region: str, account_id: str, name: str) -> str:
     return f"arn:{partition(region)}:logs:{region}:{account_id}:log-group:{name}"
 

@@ -128,7 +128,7 @@ from botocore.exceptions import ClientError
 from cutlass_operator.engine.errors import RetryableError, TerminalError
 from cutlass_operator.engine.identity import IDENTITY_TAGS, KEY, RETAINED, WORKSPACE
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, Ref, ResourceKind, normalise
-from cutlass_operator.resources.arns import partition
+from cutlass_operator.resources.arns import dns_suffix, partition
 from cutlass_operator.resources.errors import aws_errors, error_code, error_message, is_not_found, tolerate_not_found
 from cutlass_operator.resources.tags import key_of, matches, tag_changes
 from cutlass_operator.resources.waits import WaitPolicy, wait_until
@@ -224,13 +224,9 @@ SERVER_EXISTS = "already exists"
 # -- names ------------------------------------------------------------------------------------------
 
 
-def _host_suffix(region: str) -> str:
-    return "amazonaws.com.cn" if partition(region) == "aws-cn" else "amazonaws.com"
-
-
 def issuer(region: str, pool_id: str) -> str:
     """The `iss` claim of the pool's tokens, and the base of its OpenID configuration and JWKS."""
-    return f"https://cognito-idp.{region}.{_host_suffix(region)}/{pool_id}"
+    return f"https://cognito-idp.{region}.{dns_suffix(region)}/{pool_id}"
 
 
 def hosted_ui_url(region: str, domain: str) -> str:
@@ -245,7 +241,7 @@ def pool_outputs(region: str, pool_id: str, arn: str, name: str) -> dict[str, An
         "name": name,
         "issuer": iss,
         "jwksUrl": f"{iss}/.well-known/jwks.json",
-        "providerName": f"cognito-idp.{region}.{_host_suffix(region)}/{pool_id}",
+        "providerName": f"cognito-idp.{region}.{dns_suffix(region)}/{pool_id}",
     }
 
 
