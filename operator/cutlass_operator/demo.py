@@ -33,6 +33,7 @@ from cutlass_operator.api.crd import build_crds
 from cutlass_operator.api.environment import Credentials
 from cutlass_operator.aws.session import environment_session
 from cutlass_operator.demo_compute import check_region_api, check_region_compute, exercise_application
+from cutlass_operator.demo_dns import check_environment_dns
 from cutlass_operator.emulator.aws import aws_emulator, free_port, pointed_at
 from cutlass_operator.emulator.control_plane import ControlPlane, locate_binaries
 from cutlass_operator.emulator.kube import KubeEmulatorThread
@@ -163,6 +164,20 @@ class Demo:
                 ok &= self._read_back(env, primary, table["name"], [r["region"] for r in table.get("replicas", [])])
         return ok
 
+    def check_dns(self) -> bool:
+        """Each environment's zone and the records routing its API name (demo_dns.py)."""
+        ok = True
+        for env in self.objects("CutlassEnvironment"):
+            regions = [
+                r
+                for r in self.objects("CutlassRegion")
+                if (r["metadata"]["namespace"], r["spec"]["environmentRef"]["name"])
+                == (env["metadata"]["namespace"], env["metadata"]["name"])
+            ]
+            session = _account_session(env, env["spec"].get("primaryRegion", "eu-west-2"))
+            ok &= check_environment_dns(env, regions, session)
+        return ok
+
     def _read_back(self, env: dict[str, Any], primary: str, table: str, regions: list[str]) -> bool:
         key = {"pk": {"S": "ORG#cutlass-demo"}, "sk": {"S": "BALANCE"}}
         _account_session(env, primary).client("dynamodb").put_item(
@@ -256,6 +271,8 @@ def run_demo(paths: list[Path], timeout: float = 300.0) -> int:
             checked = demo.check_vpcs()
             print()
             checked &= demo.check_tables()
+            print()
+            checked &= demo.check_dns()
             print()
             checked &= demo.check_compute()
             print()

@@ -2,8 +2,8 @@
 and CI pipelines. Statuses are computed exactly as the operator computes them, then printed.
 
 What the operator does by reacting to events, this does in passes: the environment (account,
-bootstrap, tables), then its regions (network, key), again until nothing waits any more, since
-the tables wait for the regions' keys and the regions' data layer for the tables.
+bootstrap, tables, DNS), then its regions, again until nothing waits any more, since the tables
+wait for the regions' keys, the regions' data layer for the tables, and DNS for the regions' APIs.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from cutlass_operator.aws.calls import CallLog
 from cutlass_operator.aws.lease import default_holder
 from cutlass_operator.engine.errors import TerminalError
 from cutlass_operator.engine.executor import Progress
+from cutlass_operator.layers.base import RegionRef
+from cutlass_operator.layers.dns import api_endpoint
 from cutlass_operator.printing import render_table
 from cutlass_operator.workflows.environment import (
-    RegionRef,
+    DnsStep,
     apply_environment_report,
     run_environment,
     summarise_regions,
@@ -57,7 +59,7 @@ class OfflineRun:
 
     def _environment(self, env: CutlassEnvironment) -> bool:
         regions = self.manifests.regions_of(env)
-        refs = [RegionRef(r.spec.region, r.spec.aws_region) for r in regions]
+        refs = [self._ref(r) for r in regions]
         if self.mode == Mode.DESTROY:
             # Replicas go before the regions' keys, the lease table and bucket after the regions.
             reports = [self._run_env(env, refs, with_bootstrap=False)]
@@ -65,16 +67,49 @@ class OfflineRun:
             reports.append(self._run_env(env, [], with_bootstrap=True))
             self._env_status(env, reports[-1], refs, regions)
             return all(r.ok for r in reports)
-        for _ in range(MAX_PASSES if self.mode == Mode.APPLY else 1):
-            env_report = self._run_env(env, refs)
-            region_reports = [self._region(env, r) for r in regions] if env_report.caller_arn else []
+        if self.mode == Mode.PLAN:  # the regions first: DNS plans with their endpoints
+            for region in regions:
+                self._region(env, region)
+            refs = [self._ref(r) for r in regions]
+            self._env_status(env, self._run_env(env, refs), refs, regions)
+            return True
+        for _ in range(MAX_PASSES):
+            # DNS waits until the regions have run once: before, each would look unroutable, and
+            # its records would go only to come back.
+            known = all(f"CutlassRegion/{r.name}" in self.reports for r in regions)
+            refs = [self._ref(r) for r in regions]
+            env_report = self._run_env(env, refs, dns=DnsStep.INCLUDED if known else DnsStep.SKIPPED)
+            if env_report.caller_arn:
+                for region in regions:
+                    last = self.reports.get(f"CutlassRegion/{region.name}")
+                    if last is None or not last.ok:
+                        self._region(env, region)
+            region_reports = [self.reports[f"CutlassRegion/{r.name}"] for r in regions if env_report.caller_arn]
+            if not known and env_report.caller_arn:  # the regions have run: DNS now, on its own
+                refs = [self._ref(r) for r in regions]
+                env_report = _joined(env_report, self._run_env(env, refs, dns=DnsStep.ALONE))
+                self.reports[f"CutlassEnvironment/{env.name}"] = env_report
             everything = [env_report, *region_reports]
             if all(r.ok for r in everything) or any(isinstance(r.first_error, TerminalError) for r in everything):
                 break
         self._env_status(env, env_report, refs, regions)
-        return self.mode == Mode.PLAN or all(r.ok for r in everything)
+        return all(r.ok for r in everything)
 
-    def _run_env(self, env: CutlassEnvironment, refs: list[RegionRef], with_bootstrap: bool = True) -> Report:
+    def _ref(self, region: CutlassRegion) -> RegionRef:
+        """The region as the environment sees it: with its API endpoint once its last run was Ready."""
+        report = self.reports.get(f"CutlassRegion/{region.name}")
+        api = next((lr.outputs for lr in report.layers if lr.layer == "api"), None) if report and report.ok else None
+        endpoint = api_endpoint(api)
+        why = "" if endpoint else f"{region.name} is not Ready yet" if not api else "it serves no routed name"
+        return RegionRef(region.spec.region, region.spec.aws_region, endpoint, why)
+
+    def _run_env(
+        self,
+        env: CutlassEnvironment,
+        refs: list[RegionRef],
+        with_bootstrap: bool = True,
+        dns: DnsStep = DnsStep.INCLUDED,
+    ) -> Report:
         report = run_environment(
             env,
             regions=refs,
@@ -83,6 +118,7 @@ class OfflineRun:
             calls=self.calls,
             holder=self.holder,
             with_bootstrap=with_bootstrap,
+            dns=dns,
         )
         self.reports[f"CutlassEnvironment/{env.name}"] = report
         self._show(f"{self.mode} environment {env.metadata.namespace}/{env.name}", report)
@@ -108,7 +144,7 @@ class OfflineRun:
     ) -> None:
         ready = {r.name: self.reports[f"CutlassRegion/{r.name}"].ok and self.mode == Mode.APPLY for r in regions}
         status = EnvironmentStatus(regions=summarise_regions(ready))
-        apply_environment_report(status, report, env.metadata.generation, refs)
+        apply_environment_report(status, report, env.metadata.generation, refs, env.spec.domain)
         self.statuses[f"CutlassEnvironment/{env.name}"] = _object(env, status)
 
     def _show(self, title: str, report: Report) -> None:
@@ -124,6 +160,11 @@ class OfflineRun:
             if objects:
                 parts.append(render_table(crds[kind], objects))
         return "\n\n".join(parts)
+
+
+def _joined(first: Report, second: Report) -> Report:
+    """One report of the environment from two runs of its layers."""
+    return Report(first.mode, [*first.layers, *second.layers], first.error or second.error, first.caller_arn)
 
 
 def _object(resource: CutlassEnvironment | CutlassRegion, status: EnvironmentStatus | RegionStatus) -> dict[str, Any]:

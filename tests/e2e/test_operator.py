@@ -32,6 +32,7 @@ DEMO = ROOT / "manifests" / "dev"
 NAMESPACE = "cutlass-dev"
 ROLE = "arn:aws:iam::111111111111:role/cutlass-operator"
 REGIONS = {"dev-london": "eu-west-2", "dev-sydney": "ap-southeast-2"}
+ZONE = "dev.cutlass.example.com."
 CONVERGE_SECONDS = 180
 DELETE_SECONDS = 120
 
@@ -94,6 +95,27 @@ class TestConverging:
             ec2 = account_session(ROLE, aws_region).client("ec2")
             vpcs = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
             assert [(v["VpcId"], v["OwnerId"]) for v in vpcs] == [(vpc_id, "111111111111")]
+
+    def test_the_api_name_routes_by_continent_to_both_regions_each_with_its_health_check(self, demo: Demo) -> None:
+        assert demo.jsonpath("cutlassenvironment/dev", ".status.dns.routedRegions") == '["london","sydney"]'
+        assert sorted(routing_records(), key=str) == [
+            ("cutlass-dev/default", {"CountryCode": "*"}, True),
+            ("cutlass-dev/london-continent-eu", {"ContinentCode": "EU"}, True),
+            ("cutlass-dev/sydney-continent-as", {"ContinentCode": "AS"}, True),
+            ("cutlass-dev/sydney-continent-oc", {"ContinentCode": "OC"}, True),
+        ]
+
+
+def routing_records() -> list[tuple[str, object, bool]]:
+    """The routed name's records in the account: set identifier, location, whether a check guards it."""
+    r53 = account_session(ROLE, "eu-west-2").client("route53")
+    zone = next(z for z in r53.list_hosted_zones_by_name(DNSName=ZONE)["HostedZones"] if z["Name"] == ZONE)
+    listed = r53.list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]
+    return [
+        (rr["SetIdentifier"], rr.get("GeoLocation"), bool(rr.get("HealthCheckId")))
+        for rr in listed
+        if rr["Name"] == f"api.{ZONE}" and "SetIdentifier" in rr
+    ]
 
 
 class TestPrinterColumns:
@@ -165,6 +187,11 @@ class TestDeleting:
         assert remaining == ["cutlassregion.cutlass.tech/dev-london"]
         assert workspace_resources(session, "dev-sydney") == []
         assert workspace_resources(account_session(ROLE, "eu-west-2"), "dev-london") != []  # untouched
+        # Sydney left the records before it went; its callers now get the default record, London.
+        assert [sid for sid, _, _ in sorted(routing_records(), key=str)] == [
+            "cutlass-dev/default",
+            "cutlass-dev/london-continent-eu",
+        ]
 
     def test_kubectl_delete_of_the_environment_and_its_regions_completes_and_leaves_nothing_tagged(
         self, demo: Demo

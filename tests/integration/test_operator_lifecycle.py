@@ -452,6 +452,73 @@ class TestDeleting:
             assert workspace_leftovers(ec2_in(applied.role_arn, aws_region), workspace) == {}
 
 
+class TestRouting:
+    """The environment's DNS follows its regions: routed once Ready, taken out before they go."""
+
+    ZONE = "dev.example.com."
+    NAME = "api.dev.example.com."
+
+    def records(self, role_arn: str) -> set[str]:
+        r53 = account_session(role_arn).client("route53", region_name=LONDON)
+        zones = r53.list_hosted_zones_by_name(DNSName=self.ZONE)["HostedZones"]
+        zone_id = next(z["Id"] for z in zones if z["Name"] == self.ZONE)
+        listed = r53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+        return {rr["SetIdentifier"] for rr in listed if rr["Name"] == self.NAME and "SetIdentifier" in rr}
+
+    def api_domains(self, role_arn: str, aws_region: str) -> set[str]:
+        apigateway = account_session(role_arn).client("apigateway", region_name=aws_region)
+        return {d["domainName"] for d in apigateway.get_domain_names()["items"]}
+
+    def test_a_deleting_region_leaves_the_records_before_its_api_goes(
+        self, cluster: Cluster, account_id: str, role_arn: str
+    ) -> None:
+        namespace = cluster.namespace()
+        env = environment(namespace, account_id, role_arn)
+        env["spec"]["domain"] = {
+            "zoneName": self.ZONE.rstrip("."),
+            "createZone": True,
+            "routing": {"policy": "latency"},
+        }
+        cluster.create(ENVIRONMENTS, env)
+        for body, aws_region in ((london(namespace), LONDON), (sydney(namespace), SYDNEY)):
+            body["spec"]["api"] = {"certificateArn": f"arn:aws:acm:{aws_region}:{account_id}:certificate/lifecycle"}
+            cluster.create(REGIONS, body)
+        ready = cluster.wait_for(
+            ENVIRONMENTS,
+            namespace,
+            "dev",
+            lambda env: is_current(env, "DnsReady", "Ready") and regions_summary("2/2")(env),
+            until="Ready with its DNS",
+        )
+        assert status(ready)["dns"]["routedRegions"] == ["london", "sydney"]
+        assert self.records(role_arn) == {"cutlass-dev/london", "cutlass-dev/sydney"}
+        assert self.NAME.rstrip(".") in self.api_domains(role_arn, SYDNEY)
+
+        cluster.delete(REGIONS, namespace, "dev-sydney")
+        reasons: set[str] = set()
+        deadline = time.monotonic() + WAIT_SECONDS
+        while (obj := cluster.get(REGIONS, namespace, "dev-sydney")) is not None:
+            reasons.add(conditions(obj).get("Synced", {}).get("reason", ""))
+            if self.NAME.rstrip(".") not in self.api_domains(role_arn, SYDNEY):
+                assert "cutlass-dev/sydney" not in self.records(role_arn), "the API went while still routed to"
+            assert cluster.operator.alive and time.monotonic() < deadline, f"dev-sydney still there: {reasons}"
+            time.sleep(0.1)
+        assert "WaitingForDnsRemoval" in reasons, reasons
+        assert self.records(role_arn) == {"cutlass-dev/london"}
+        env_after = cluster.wait_for(ENVIRONMENTS, namespace, "dev", regions_summary("1/1"), until="at 1/1 regions")
+        assert status(env_after)["dns"]["routedRegions"] == ["london"]
+        assert [r["region"] for r in status(env_after)["dns"]["regions"]] == ["london"]
+
+        # Both at once: the environment takes its DNS down first, which lets London go, then itself.
+        cluster.delete(ENVIRONMENTS, namespace, "dev")
+        cluster.delete(REGIONS, namespace, "dev-london")
+        cluster.wait_gone(REGIONS, namespace, "dev-london")
+        cluster.wait_gone(ENVIRONMENTS, namespace, "dev")
+        r53 = account_session(role_arn).client("route53", region_name=LONDON)
+        assert r53.list_hosted_zones_by_name(DNSName=self.ZONE)["HostedZones"] == []  # created, so deleted
+        assert r53.list_health_checks()["HealthChecks"] == []
+
+
 class TestFailing:
     def test_credentials_acting_in_another_account_stop_everything_before_a_write(
         self, cluster: Cluster, account_id: str, role_arn: str

@@ -224,6 +224,7 @@ class TestHostedZone:
             "name": "dev.example.com.",
             "nameServers": servers,
             "managed": True,
+            "delegated": None,  # example.com. is not a zone of the account: no telling
         }
         calls.reset()
 
@@ -232,9 +233,10 @@ class TestHostedZone:
 
         assert again.plan.empty
         assert calls.mutating() == {}
-        # The health check kind lists the account's checks too, looking for orphans (it has none here).
+        # The health check kind lists the account's checks too, looking for orphans (it has none here);
+        # the second lookup by name is the parent's (example.com.), for the delegation.
         assert dict(calls.calls) == {
-            "route53:ListHostedZonesByName": 1,
+            "route53:ListHostedZonesByName": 2,
             "route53:ListTagsForResources": 1,
             "route53:GetHostedZone": 1,
             "route53:ListHealthChecks": 1,
@@ -355,6 +357,7 @@ class TestHostedZone:
             "name": "dev.example.com.",
             "nameServers": None,
             "managed": False,
+            "delegated": None,
         }
         assert calls.mutating() == {}
 
@@ -511,9 +514,10 @@ class TestRecordSetGroup:
 
         assert again.plan.empty
         assert calls.mutating() == {}
-        # Zone 3, health checks 2, records 2 (the zone by its name, then the records of the name).
+        # Zone 4 (with its parent's lookup), health checks 2, records 2 (the zone by its name, then the
+        # records of the name).
         assert dict(calls.calls) == {
-            "route53:ListHostedZonesByName": 2,
+            "route53:ListHostedZonesByName": 3,
             "route53:ListTagsForResources": 2,
             "route53:GetHostedZone": 1,
             "route53:ListHealthChecks": 1,
@@ -592,6 +596,46 @@ class TestRecordSetGroup:
             "cutlass-geo-europe",
             "cutlass-geo-oceania",
         ]
+
+    def test_a_scanned_zone_loses_the_owners_records_no_entry_wants_and_keeps_everyone_elses(
+        self, ctx: KindContext, workspace: Workspace, r53: Any, calls: CallLog
+    ) -> None:
+        scanning = {
+            **kinds(),
+            "route53.record_set_group": RecordSetGroupKind(
+                owner="cutlass-geo-", zones={ZONE_NAME: ZONE}, orphan_scope="dns/"
+            ),
+        }
+        first = reconcile(scanning, dns_stack(workspace, geolocation()), ctx)
+        assert first.result is not None and first.result.ok
+        zone_id = outputs(first, ZONE)["id"]
+        # Records of the same owner at another name (a name renamed since), and someone else's.
+        for identifier, name in (("cutlass-geo-old", "old.dev.example.com"), ("cutlass-other-x", "x.dev.example.com")):
+            stray = {
+                "Name": name,
+                "Type": "A",
+                "SetIdentifier": identifier,
+                "Region": "eu-west-2",
+                "AliasTarget": {
+                    "DNSName": LONDON_DOMAIN,
+                    "HostedZoneId": "ZHURV8PSTC4K8",
+                    "EvaluateTargetHealth": True,
+                },
+            }
+            r53.change_resource_record_sets(
+                HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": stray}]}
+            )
+        calls.reset()
+
+        outcome = reconcile(scanning, dns_stack(workspace, geolocation()), ctx)
+
+        assert outcome.result is not None and outcome.result.ok
+        changed = {key: action for key, action in actions(outcome).items() if action != Action.NOOP}
+        assert changed == {"dns/(untracked old.dev.example.com.)": Action.DELETE}
+        assert calls.mutating() == {"route53:ChangeResourceRecordSets": 1}
+        assert record_sets(r53, zone_id, "old.dev.example.com") == []
+        assert [rr["SetIdentifier"] for rr in record_sets(r53, zone_id, "x.dev.example.com")] == ["cutlass-other-x"]
+        assert len(record_sets(r53, zone_id)) == 4  # the wanted name keeps its four
 
     def test_a_replaced_health_check_is_deleted_after_the_records_move_to_the_new_one(
         self, ctx: KindContext, workspace: Workspace, r53: Any, calls: CallLog

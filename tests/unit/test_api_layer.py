@@ -155,7 +155,7 @@ class TestCustomDomain:
         assert "api/custom-domain" not in desired()
 
     def test_a_domain_needs_its_certificate(self) -> None:
-        with pytest.raises(ValidationError, match="go together"):
+        with pytest.raises(ValidationError, match="needs api\\.certificateArn"):
             inputs(region_api={"domainName": "api-london.example.com"})
 
     @pytest.mark.parametrize(
@@ -165,6 +165,7 @@ class TestCustomDomain:
             ({"certificateArn": CERT.replace(ACCOUNT, "999999999999")}, "example.com", "CertificateInWrongAccount"),
             ({}, None, "NoEnvironmentZone"),
             ({"domainName": "api.other.org"}, "example.com", "DomainOutsideZone"),
+            ({"domainName": "api.example.com"}, "example.com", "DomainIsRoutedName"),
         ],
     )
     def test_what_aws_would_refuse_is_a_terminal_problem(
@@ -177,6 +178,24 @@ class TestCustomDomain:
         problem = spec_problems(given)
         assert problem is not None and problem.reason == reason
         assert "spec." in problem.message
+
+    def test_with_a_zone_the_region_serves_the_routed_name_and_its_own(self) -> None:
+        given = inputs(
+            region_api={"domainName": "api-london.example.com", "certificateArn": CERT},
+            domain={"zoneName": "example.com", "apiRecordName": "go.example.com"},
+        )
+        domains = {key: entry.properties["domainName"] for key, entry in desired(given).items() if "domain" in key}
+        assert domains == {"api/routed-domain": "go.example.com", "api/custom-domain": "api-london.example.com"}
+
+    def test_a_certificate_alone_serves_the_routed_name_only(self) -> None:
+        given = inputs(region_api={"certificateArn": CERT}, domain={"zoneName": "example.com"})
+        assert spec_problems(given) is None
+        routed = desired(given)["api/routed-domain"]
+        assert (routed.properties["domainName"], routed.properties["regionalCertificateArn"]) == (
+            "api.example.com",
+            CERT,
+        )
+        assert "api/custom-domain" not in desired(given)
 
     def test_a_valid_domain_has_no_problem(self) -> None:
         given = inputs(

@@ -584,7 +584,7 @@ def test_what_the_network_rules_iterate_is_bounded(path: tuple[str, ...], keywor
 
 def test_every_rule_has_a_message_naming_a_spec_field() -> None:
     rules = [rule for kind, _, node in ALL_NODES for rule in node.get("x-kubernetes-validations", [])]
-    assert len(rules) == 17
+    assert len(rules) == 24
     for rule in rules:
         assert re.match(r"^spec\.[a-zA-Z.]+", rule["message"]), rule
         assert rule.get("reason", "FieldValueInvalid") in {
@@ -809,6 +809,110 @@ def test_the_credentials_source_defaults_to_the_operators_own_chain() -> None:
         root_schema("CutlassEnvironment"), manifest("CutlassEnvironment", environment_with(credentials={}))
     )
     assert defaulted["spec"]["credentials"] == {"source": "Default", "sessionName": "cutlass-operator"}
+
+
+# --- CEL rules: DNS ------------------------------------------------------------------------------
+
+ZONE = "dev.example.com"
+
+
+def domain_with(**fields: Any) -> dict[str, Any]:
+    return environment_with(domain={"zoneName": ZONE, **fields})
+
+
+def geolocation(*routes: dict[str, Any]) -> dict[str, Any]:
+    return domain_with(routing={"policy": "geolocation", "geolocation": list(routes)})
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        pytest.param(
+            domain_with(apiRecordName="api.example.org"),
+            [(".spec.domain.apiRecordName", "spec.domain.apiRecordName must be inside spec.domain.zoneName")],
+            id="record-outside-zone",
+        ),
+        pytest.param(
+            domain_with(apiRecordName="api.notdev.example.com"),
+            [(".spec.domain.apiRecordName", "spec.domain.apiRecordName must be inside spec.domain.zoneName")],
+            id="record-in-a-zone-sharing-the-suffix",
+        ),
+        pytest.param(
+            geolocation({"region": "london", "continents": ["EU"]}, {"region": "london", "countries": ["GB"]}),
+            [(".spec.domain.routing.geolocation", "spec.domain.routing.geolocation lists a region more than once")],
+            id="region-twice",
+        ),
+        pytest.param(
+            geolocation({"region": "london", "continents": ["EU"]}, {"region": "frankfurt", "continents": ["EU"]}),
+            [(".spec.domain.routing.geolocation", "spec.domain.routing.geolocation maps a continent to more")],
+            id="continent-twice",
+        ),
+        pytest.param(
+            geolocation({"region": "london", "countries": ["GB"]}, {"region": "dublin", "countries": ["GB", "IE"]}),
+            [(".spec.domain.routing.geolocation", "spec.domain.routing.geolocation maps a country to more")],
+            id="country-twice",
+        ),
+        pytest.param(
+            geolocation({"region": "london"}),
+            [(".spec.domain.routing.geolocation[0]", "spec.domain.routing.geolocation: each region needs")],
+            id="serves-nobody",
+        ),
+    ],
+)
+def test_routing_the_api_name_nowhere_or_twice_is_rejected(
+    spec: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    assert_violations(admit("CutlassEnvironment", spec), expected)
+    with pytest.raises(ValidationError):
+        CutlassEnvironmentSpec.model_validate(spec)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        pytest.param(domain_with(apiRecordName=f"api.{ZONE}"), id="record-in-zone"),
+        pytest.param(
+            geolocation({"region": "london", "continents": ["EU"]}, {"region": "sydney", "continents": ["OC", "AS"]}),
+            id="the-manifests-mapping",
+        ),
+        pytest.param(
+            geolocation({"region": "saopaulo", "continents": ["SA"]}, {"region": "bahrain", "countries": ["SA"]}),
+            id="continent-and-country-sharing-a-code",
+        ),
+        pytest.param(
+            domain_with(routing={"policy": "failover", "healthCheck": {"requestInterval": 10}}), id="failover"
+        ),
+    ],
+)
+def test_routing_each_place_to_one_region_is_accepted(spec: dict[str, Any]) -> None:
+    assert admit("CutlassEnvironment", spec) == []
+    CutlassEnvironmentSpec.model_validate(spec)
+
+
+@pytest.mark.parametrize(
+    ("new", "expected"),
+    [
+        pytest.param(
+            domain_with(zoneName="other.example.com"),
+            (".spec.domain.zoneName", "spec.domain.zoneName is immutable"),
+            id="zone-renamed",
+        ),
+        pytest.param(
+            environment_with(notifications={"senderEmail": "alerts@example.com"}),
+            (".spec.domain", "spec.domain cannot be removed once set"),
+            id="domain-removed",
+        ),
+    ],
+)
+def test_the_zone_stays_once_set(new: dict[str, Any], expected: tuple[str, str]) -> None:
+    assert admit("CutlassEnvironment", new) == [], "the new spec must be valid on its own"
+    assert_violations(admit("CutlassEnvironment", new, old_spec=domain_with()), [expected])
+
+
+def test_a_domain_may_be_added_and_its_routing_changed() -> None:
+    assert admit("CutlassEnvironment", domain_with(), old_spec=SEED_ENVIRONMENT) == []
+    changed = domain_with(apiRecordName=f"www.{ZONE}", routing={"policy": "failover"})
+    assert admit("CutlassEnvironment", changed, old_spec=domain_with()) == []
 
 
 # --- CEL rules: immutable fields ----------------------------------------------------------------

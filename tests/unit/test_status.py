@@ -72,6 +72,7 @@ def test_an_environment_is_ready_when_its_account_its_layers_and_all_regions_are
     layers = [
         LayerReport("bootstrap", "BootstrapReady", Plan(()), ApplyResult(), {}),
         LayerReport("tables", "TablesReady", Plan(()), ApplyResult(), {"cutlass-tech-credits-dev": {}}),
+        LayerReport("dns", "DnsReady", Plan(()), ApplyResult(), {}),
     ]
     apply_environment_report(status, Report(Mode.APPLY, layers, caller_arn="arn:aws:sts::111111111111:x"), 2)
     assert status.regions.summary == "1/2" and status.regions.not_ready == ["dev-sydney"]

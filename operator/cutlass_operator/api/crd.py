@@ -303,7 +303,57 @@ ENVIRONMENT = KindSpec(
             _required_with_source("Secret", "secretRef", "name the Secret that holds the access keys"),
             _required_with_source("AssumeRole", "roleArn", "set the ARN of the role to assume"),
         ),
+        "spec.domain": (
+            Rule(
+                "!has(self.apiRecordName) || self.apiRecordName.endsWith('.' + self.zoneName)",
+                "spec.domain.apiRecordName must be inside spec.domain.zoneName: the zone holds its records",
+                field_path=".apiRecordName",
+            ),
+        ),
+        "spec.domain.routing": (
+            Rule(
+                "!has(self.geolocation) || "
+                "self.geolocation.all(a, self.geolocation.exists_one(b, b.region == a.region))",
+                "spec.domain.routing.geolocation lists a region more than once: give each region one entry",
+                field_path=".geolocation",
+                reason="FieldValueDuplicate",
+            ),
+            Rule(
+                "!has(self.geolocation) || self.geolocation.all(a, !has(a.continents) || a.continents.all(c, "
+                "self.geolocation.exists_one(b, has(b.continents) && c in b.continents)))",
+                "spec.domain.routing.geolocation maps a continent to more than one region: pick one",
+                field_path=".geolocation",
+                reason="FieldValueDuplicate",
+            ),
+            Rule(
+                "!has(self.geolocation) || self.geolocation.all(a, !has(a.countries) || a.countries.all(c, "
+                "self.geolocation.exists_one(b, has(b.countries) && c in b.countries)))",
+                "spec.domain.routing.geolocation maps a country to more than one region: pick one",
+                field_path=".geolocation",
+                reason="FieldValueDuplicate",
+            ),
+        ),
+        "spec.domain.routing.geolocation[]": (
+            Rule(
+                "(has(self.continents) && size(self.continents) > 0) || "
+                "(has(self.countries) && size(self.countries) > 0)",
+                "spec.domain.routing.geolocation: each region needs continents or countries to serve",
+                reason="FieldValueRequired",
+            ),
+        ),
+        "spec.domain.zoneName": (
+            _immutable(
+                "spec.domain.zoneName",
+                "the records, health checks and delegation hang on the zone; create a new environment for another",
+            ),
+        ),
         "spec": (
+            Rule(
+                "!has(oldSelf.domain) || has(self.domain)",
+                "spec.domain cannot be removed once set: its zone holds the API's records; delete the "
+                "environment to take its DNS down",
+                field_path=".domain",
+            ),
             Rule(
                 "has(self.domain) || (has(self.notifications) && has(self.notifications.senderEmail))",
                 "spec.notifications.senderEmail is required when spec.domain is not set: it is the address "
@@ -336,9 +386,9 @@ REGION = KindSpec(
         "spec.awsRegion": (_immutable("spec.awsRegion", "create a new CutlassRegion for another AWS region"),),
         "spec.api": (
             Rule(
-                "has(self.domainName) == has(self.certificateArn)",
-                "spec.api.domainName and spec.api.certificateArn go together: a custom domain needs its "
-                "certificate (an ACM certificate in this region)",
+                "!has(self.domainName) || has(self.certificateArn)",
+                "spec.api.domainName needs spec.api.certificateArn: a custom domain needs its certificate "
+                "(an ACM certificate in this region)",
                 field_path=".certificateArn",
                 reason="FieldValueRequired",
             ),

@@ -1,7 +1,7 @@
 """`CutlassEnvironment`: one environment, which is one AWS account (dev, staging, prod).
 
-The environment owns what is account-wide: the credentials and the account guard, and (in later
-layers) the global tables and the DNS zone. Its tier carries the seed's sizing defaults, which a
+The environment owns what is account-wide: the credentials and the account guard, the global
+tables, and the DNS zone with the name routed to its regions. Its tier carries the seed's sizing defaults, which a
 region may override field by field.
 """
 
@@ -21,6 +21,7 @@ from cutlass_operator.api.common import (
     StatusModel,
 )
 from cutlass_operator.api.gateway import ApiSettings
+from cutlass_operator.api.routing import Policy, Routing
 
 
 class Tier(StrEnum):
@@ -139,8 +140,23 @@ class Domain(CamelModel):
     )
     create_zone: bool = Field(default=False, description="Create the zone when it does not exist.")
     api_record_name: str | None = Field(
-        default=None, description="Name users call, e.g. api-dev.example.com (default api-<env>.<zone>)."
+        default=None,
+        pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
+        description=(
+            "The name users call, routed to the regions, inside the zone (default api.<zoneName>). Each "
+            "region serves it as a custom domain on its spec.api.certificateArn, which must cover it."
+        ),
     )
+    routing: Routing = Field(default_factory=Routing, description="How the name picks a region.")
+
+    @model_validator(mode="after")
+    def _record_in_zone(self) -> Domain:
+        if self.api_record_name is not None and not self.api_record_name.endswith(f".{self.zone_name}"):
+            raise ValueError(f"domain.apiRecordName {self.api_record_name} must be inside zone {self.zone_name}")
+        return self
+
+    def record_name(self) -> str:
+        return self.api_record_name or f"api.{self.zone_name}"
 
 
 class DeletionPolicy(StrEnum):
@@ -248,6 +264,34 @@ class TableStatus(StatusModel):
     replicas: list[ReplicaStatus] = Field(default_factory=list, description="Replicas in other regions.")
 
 
+class DnsRegionStatus(StatusModel):
+    region: str = Field(description="The region's spec.region.")
+    aws_region: str = Field(description="Its AWS region.")
+    target: str | None = Field(default=None, description="The regional API Gateway name the records alias.")
+    health_check_id: str | None = Field(default=None, description="Route 53 health check on its /health.")
+    health: str | None = Field(
+        default=None, description="Healthy, Unhealthy or Unknown, as Route 53's checkers last saw it."
+    )
+
+
+class DnsStatus(StatusModel):
+    zone_id: str | None = Field(default=None, description="The public hosted zone.")
+    zone_name: str | None = Field(default=None, description="Its name.")
+    name_servers: list[str] = Field(default_factory=list, description="The zone's name servers.")
+    delegation: str | None = Field(
+        default=None, description="Whether the parent zone must delegate to the name servers, and how."
+    )
+    record_name: str | None = Field(default=None, description="The name users call.")
+    policy: Policy | None = Field(default=None, description="The routing policy of its records.")
+    routed_regions: list[str] = Field(
+        default_factory=list, description="Regions the records point at (a deleting region waits to leave it)."
+    )
+    regions: list[DnsRegionStatus] = Field(default_factory=list, description="Each routed region.")
+    targets_digest: str | None = Field(
+        default=None, description="Digest of the regions' API endpoints the last reconcile routed (to notice change)."
+    )
+
+
 class EnvironmentStatus(CommonStatus):
     caller_arn: str | None = Field(default=None, description="The identity the operator acts as.")
     regions: RegionsSummary = Field(default_factory=RegionsSummary, description="Region readiness.")
@@ -255,6 +299,7 @@ class EnvironmentStatus(CommonStatus):
     replica_regions: list[str] = Field(
         default_factory=list, description="AWS regions the tables were last reconciled to replicate to."
     )
+    dns: DnsStatus | None = Field(default=None, description="The zone, the routing records and health checks.")
 
 
 class CutlassEnvironment(CamelModel):

@@ -138,12 +138,18 @@ class Api(CamelModel):
     domain_name: str | None = Field(
         default=None,
         pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
-        description="Regional custom domain, e.g. api-dev-london.example.com, inside the environment's zone.",
+        description=(
+            "This region's own custom domain, e.g. api-london.dev.example.com, inside the environment's "
+            "zone; the environment points it at this region alone."
+        ),
     )
     certificate_arn: str | None = Field(
         default=None,
         pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$",
-        description="ACM certificate in this region and account, for the custom domain.",
+        description=(
+            "ACM certificate in this region and account, covering domainName and the environment's routed "
+            "name (spec.domain.apiRecordName): with it, the region serves the routed name too."
+        ),
     )
     throttling: Throttling | None = Field(
         default=None, description="This stage's throttling (default: the environment's)."
@@ -151,8 +157,8 @@ class Api(CamelModel):
 
     @model_validator(mode="after")
     def _domain_has_its_certificate(self) -> Api:
-        if bool(self.domain_name) != bool(self.certificate_arn):
-            raise ValueError("api.domainName and api.certificateArn go together: a custom domain needs its certificate")
+        if self.domain_name and not self.certificate_arn:
+            raise ValueError("api.domainName needs api.certificateArn: a custom domain needs its certificate")
         return self
 
 

@@ -1,6 +1,6 @@
 """Handlers of `CutlassEnvironment`: verify the account, bootstrap it, keep its global tables
-replicated to exactly its live regions, keep the region summary current, and hold deletion until
-the regions that need its credentials are gone."""
+replicated to exactly its live regions and its DNS routed to exactly its ready ones, keep the
+region summary current, and hold deletion until the regions that need its credentials are gone."""
 
 from __future__ import annotations
 
@@ -12,19 +12,21 @@ import structlog
 from pydantic import ValidationError
 
 from cutlass_operator.api.common import GROUP, VERSION, explain
-from cutlass_operator.api.environment import CredentialsSource, CutlassEnvironment, EnvironmentStatus
+from cutlass_operator.api.environment import CredentialsSource, CutlassEnvironment, Domain, EnvironmentStatus
 from cutlass_operator.aws.calls import CallLog
 from cutlass_operator.engine.errors import TerminalError
 from cutlass_operator.handlers.indexes import EnvKey, live_regions, regions_index, regions_of
 from cutlass_operator.handlers.kube import read_secret
 from cutlass_operator.handlers.outcome import post_events, raise_for
 from cutlass_operator.handlers.runtime import Runtime
+from cutlass_operator.layers.base import RegionRef
 from cutlass_operator.workflows.environment import (
-    RegionRef,
+    DNS,
     apply_environment_report,
     apply_regions_summary,
     run_environment,
     summarise_regions,
+    targets_digest,
 )
 from cutlass_operator.workflows.report import Mode, Phase, Report
 
@@ -62,15 +64,17 @@ def register_environment_handlers(registry: kopf.OperatorRegistry, runtime: Runt
 
     @kopf.timer(GROUP, VERSION, PLURAL, registry=registry, interval=SUMMARY_SECONDS)
     async def follow_regions(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
-        """Reads kopf's in-memory index of regions (no API call). When the set of live regions
-        differs from the one the tables replicate to, reconcile (add or remove replicas);
-        otherwise patch the summary, and only when it changed."""
+        """Reads kopf's in-memory index of regions (no API call). When the live regions or their API
+        endpoints differ from what the last reconcile was given (a region to replicate to, to route
+        to, or to take out of the records before it goes), reconcile; otherwise patch the summary,
+        and only when it changed."""
         status = EnvironmentStatus.model_validate(dict(body.status))
         if status.observed_generation is None:
             return  # the change handler has not run yet
         index = regions_index(kwargs)
         regions = _live(body, index)
-        if status.caller_arn and sorted(r.aws_region for r in regions) != status.replica_regions:
+        last = status.dns.targets_digest if status.dns else None
+        if status.caller_arn and targets_digest(regions) != last:
             report = await _run(body, memo, regions, Mode.APPLY, runtime)
             _write_status(body, patch, report, regions, index)
             post_events(body, report)
@@ -89,6 +93,8 @@ def register_environment_handlers(registry: kopf.OperatorRegistry, runtime: Runt
         remaining = regions_of(regions_index(kwargs), body.metadata.namespace or "", body.metadata.name)
         report = await _run(body, memo, [], Mode.DESTROY, runtime, with_bootstrap=not remaining)
         post_events(body, report)
+        if any(lr.layer == DNS.name and lr.error is None for lr in report.layers):
+            patch.status["dns"] = {"routedRegions": [], "regions": []}  # the regions may go now
         error = report.first_error
         if error is not None:  # never drop the finalizer while AWS still holds what it made
             raise kopf.TemporaryError(f"{error.reason}: {error.message}", delay=config.retry_seconds)
@@ -102,7 +108,9 @@ def register_environment_handlers(registry: kopf.OperatorRegistry, runtime: Runt
 
 
 def _live(body: kopf.Body, index: kopf.Index[EnvKey, Any]) -> list[RegionRef]:
-    return live_regions(index, body.metadata.namespace or "", body.metadata.name)
+    dns: dict[str, Any] = dict(body.status).get("dns") or {}
+    routed = dns.get("routedRegions") or []
+    return live_regions(index, body.metadata.namespace or "", body.metadata.name, routed)
 
 
 async def _run(
@@ -156,8 +164,15 @@ def _write_status(
 ) -> None:
     status = EnvironmentStatus.model_validate(dict(body.status))
     status.regions = summarise_regions(regions_of(index, body.metadata.namespace or "", body.metadata.name))
-    apply_environment_report(status, report, body.metadata.get("generation", 1), regions)
+    apply_environment_report(status, report, body.metadata.get("generation", 1), regions, _domain(body))
     patch.status.update(_dump(status))
+
+
+def _domain(body: kopf.Body) -> Domain | None:
+    try:
+        return Domain.model_validate(body.spec["domain"]) if body.spec.get("domain") else None
+    except ValidationError:
+        return None  # the report says InvalidSpec
 
 
 def _dump(status: EnvironmentStatus) -> dict[str, Any]:

@@ -4,6 +4,7 @@ environments count their regions, without an extra API call or a blind poll."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,8 @@ import kopf
 
 from cutlass_operator.api.common import GROUP, VERSION
 from cutlass_operator.engine.conditions import READY
-from cutlass_operator.workflows.environment import RegionRef
+from cutlass_operator.layers.base import ApiEndpoint, RegionRef
+from cutlass_operator.layers.dns import api_endpoint
 
 EnvKey = tuple[str, str]
 
@@ -23,6 +25,8 @@ class RegionEntry:
     region: str
     aws_region: str
     deleting: bool
+    endpoint: ApiEndpoint | None = None  # from its API layer's outputs
+    certificate: bool = False  # it can serve the environment's routed name
 
 
 def register_indexes(registry: kopf.OperatorRegistry) -> None:
@@ -41,6 +45,8 @@ def register_indexes(registry: kopf.OperatorRegistry) -> None:
             region=spec.get("region", ""),
             aws_region=spec.get("awsRegion", ""),
             deleting=bool(meta.get("deletionTimestamp")),
+            endpoint=api_endpoint((status.get("outputs") or {}).get("api")),
+            certificate=bool(spec.get("api", {}).get("certificateArn")),
         )
         return {(namespace or "", env): entry}
 
@@ -68,10 +74,21 @@ def regions_of(index: kopf.Index[EnvKey, Any], namespace: str, name: str) -> dic
     return {entry.name: entry.ready for entry in index.get((namespace, name), [])}
 
 
-def live_regions(index: kopf.Index[EnvKey, Any], namespace: str, name: str) -> list[RegionRef]:
-    """The regions the environment's tables replicate to: those not being deleted."""
+def live_regions(
+    index: kopf.Index[EnvKey, Any], namespace: str, name: str, routed: Collection[str] = ()
+) -> list[RegionRef]:
+    """The regions the environment's tables replicate to: those not being deleted. Each has its API
+    endpoint when DNS is to route to it: once it is Ready, and from then on while it is `routed`
+    (a routed region whose reconcile fails stays in the records: its health check judges it)."""
     entries = [e for e in index.get((namespace, name), []) if not e.deleting]
-    return sorted({RegionRef(e.region, e.aws_region) for e in entries}, key=lambda r: r.aws_region)
+    return sorted({_ref(e, routed) for e in entries}, key=lambda r: r.aws_region)
+
+
+def _ref(entry: RegionEntry, routed: Collection[str]) -> RegionRef:
+    if entry.endpoint is not None and (entry.ready or entry.region in routed):
+        return RegionRef(entry.region, entry.aws_region, entry.endpoint)
+    why = "no spec.api.certificateArn, so it cannot serve the routed name" if not entry.certificate else ""
+    return RegionRef(entry.region, entry.aws_region, None, why or f"{entry.name} is not Ready yet")
 
 
 def environments_index(handler_kwargs: dict[str, Any]) -> kopf.Index[EnvKey, Any]:

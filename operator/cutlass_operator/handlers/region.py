@@ -57,6 +57,11 @@ def register_region_handlers(registry: kopf.OperatorRegistry, runtime: Runtime) 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
     async def delete_region(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
         patch.status["phase"] = Phase.DELETING.value
+        routed = _still_routed(body, environments_index(kwargs))
+        if routed is not None:
+            _write_status(body, patch, Report(Mode.DESTROY, error=routed))
+            patch.status["phase"] = Phase.DELETING.value
+            raise kopf.TemporaryError(f"{routed.reason}: {routed.message}", delay=config.retry_seconds)
         report = await _run(body, memo, environments_index(kwargs), Mode.DESTROY, runtime)
         post_events(body, report)
         error = report.first_error
@@ -120,6 +125,22 @@ async def _run(
         error=report.first_error.reason if report.first_error else None,
     )
     return report
+
+
+def _still_routed(body: kopf.Body, environments: kopf.Index[EnvKey, Any]) -> RetryableError | None:
+    """The environment's records point at this region's API: it goes only once they no longer do
+    (the environment sees the region deleting and takes it out of the records first)."""
+    ref = body.spec.get("environmentRef", {}).get("name", "")
+    env_body = lookup_environment(environments, body.metadata.namespace or "", ref)
+    routed = (((env_body or {}).get("status") or {}).get("dns") or {}).get("routedRegions") or []
+    region = body.spec.get("region", "")
+    if region not in routed:
+        return None
+    return RetryableError(
+        "WaitingForDnsRemoval",
+        f"CutlassEnvironment {ref!r} still routes its API name to {region}; it removes the region's records "
+        "and health check first, so callers never reach an API being torn down",
+    )
 
 
 def _environment_not_verified(ref: str, env_body: dict[str, Any]) -> RetryableError | None:

@@ -15,8 +15,10 @@
   tracing with detailed monitoring, and the stage's throttling.
 - The environment's usage plans (basic, premium, enterprise) on the stage, and one API key per
   tenant in its plan.
-- With `api.domainName`, a regional custom domain on the region's certificate (TLS 1.2), mapped
-  to the stage: its regional name and hosted zone are what Route 53's alias records point at.
+- With `api.certificateArn`, regional custom domains on that certificate (TLS 1.2), mapped to the
+  stage: the environment's routed name (`domain.apiRecordName`), which every region serves so that
+  whichever Route 53 picks answers it, and the region's own `api.domainName` if it has one. Their
+  regional names and hosted zone are what the environment's alias records point at.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ ACCESS_LOGS = f"{LAYER}/access-logs"
 REST_API = f"{LAYER}/rest-api"
 STAGE = f"{LAYER}/stage"
 CUSTOM_DOMAIN = f"{LAYER}/custom-domain"
+ROUTED_DOMAIN = f"{LAYER}/routed-domain"
 AUTHORIZER = "cognito"
 SCOPES_IDENTIFIER = "cutlass-api"
 SCOPES = {
@@ -256,13 +259,13 @@ class ApiLayer:
                     "usagePlanId": Ref(f"{LAYER}/plan/{tenant.plan}", "id"),
                 },
             )
-        if region.api.domain_name and region.api.certificate_arn:
+        for key, name in custom_domains(inputs).items():
             add(
-                CUSTOM_DOMAIN,
+                key,
                 "apigateway.domain_name",
-                region.api.domain_name,
+                name,
                 {
-                    "domainName": region.api.domain_name,
+                    "domainName": name,
                     "regionalCertificateArn": region.api.certificate_arn,
                     "securityPolicy": "TLS_1_2",
                     "endpointType": "REGIONAL",
@@ -295,12 +298,13 @@ class ApiLayer:
                 if key.startswith(f"{LAYER}/plan/")
             },
         }
-        if CUSTOM_DOMAIN in observed:
-            outputs["customDomain"] = {
-                "domainName": out(CUSTOM_DOMAIN, "domainName"),
-                "regionalDomainName": out(CUSTOM_DOMAIN, "regionalDomainName"),
-                "regionalHostedZoneId": out(CUSTOM_DOMAIN, "regionalHostedZoneId"),
-            }
+        for key, output in ((CUSTOM_DOMAIN, "customDomain"), (ROUTED_DOMAIN, "routedDomain")):
+            if key in observed:
+                outputs[output] = {
+                    "domainName": out(key, "domainName"),
+                    "regionalDomainName": out(key, "regionalDomainName"),
+                    "regionalHostedZoneId": out(key, "regionalHostedZoneId"),
+                }
         return outputs
 
 
@@ -379,11 +383,24 @@ def _rest_api(name: str, inputs: RegionInputs, routes: Sequence[Route]) -> dict[
     }
 
 
+def custom_domains(inputs: RegionInputs) -> dict[str, str]:
+    """The custom domains the region serves, by key: the environment's routed name (which Route 53
+    sends here when this region is picked; API Gateway answers only names it has a domain for) and
+    the region's own name. Both need the region's certificate."""
+    api, domain = inputs.region.api, inputs.environment.domain
+    if api.certificate_arn is None:
+        return {}
+    names = {ROUTED_DOMAIN: domain.record_name()} if domain is not None else {}
+    if api.domain_name:
+        names[CUSTOM_DOMAIN] = api.domain_name
+    return names
+
+
 def spec_problems(inputs: RegionInputs) -> TerminalError | None:
     """What AWS would refuse half-way, caught before anything is written: a certificate API Gateway
     cannot use here, or a custom domain the environment's zone cannot route to."""
     api, region = inputs.region.api, inputs.region.aws_region
-    if api.domain_name is None or api.certificate_arn is None:
+    if api.certificate_arn is None:
         return None
     _, _, _, cert_region, cert_account, _ = api.certificate_arn.split(":", 5)
     if cert_region != region:
@@ -398,17 +415,25 @@ def spec_problems(inputs: RegionInputs) -> TerminalError | None:
             f"spec.api.certificateArn belongs to account {cert_account}, not to the environment's account "
             f"{inputs.workspace.account_id}: use a certificate of that account",
         )
-    zone = inputs.environment.domain.zone_name if inputs.environment.domain else None
-    if zone is None:
+    if api.domain_name is None:
+        return None
+    domain = inputs.environment.domain
+    if domain is None:
         return TerminalError(
             "NoEnvironmentZone",
             f"spec.api.domainName {api.domain_name} needs the environment's public zone to route to it: "
             "set spec.domain.zoneName on the CutlassEnvironment",
         )
-    if not api.domain_name.endswith(f".{zone}"):
+    if not api.domain_name.endswith(f".{domain.zone_name}"):
         return TerminalError(
             "DomainOutsideZone",
-            f"spec.api.domainName {api.domain_name} is not inside the environment's zone {zone}: "
-            f"use a name under {zone}",
+            f"spec.api.domainName {api.domain_name} is not inside the environment's zone {domain.zone_name}: "
+            f"use a name under {domain.zone_name}",
+        )
+    if api.domain_name == domain.record_name():
+        return TerminalError(
+            "DomainIsRoutedName",
+            f"spec.api.domainName {api.domain_name} is the environment's routed name, which every region "
+            "serves already: give this region a name of its own, or leave domainName out",
         )
     return None

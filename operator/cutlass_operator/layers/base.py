@@ -38,14 +38,40 @@ class RegionInputs:
 
 
 @dataclass(frozen=True)
+class ApiEndpoint:
+    """Where Route 53 sends a region's callers, and what it probes there: from the region's API
+    layer outputs (`status.outputs.api`)."""
+
+    target: str  # the regional name of the custom domain serving the environment's routed name
+    target_zone_id: str
+    invoke_host: str  # <api id>.execute-api.<region>.amazonaws.com: the health check's host
+    stage: str
+    own_name: str | None = None  # the region's own custom domain, and its regional name and zone
+    own_target: str | None = None
+    own_zone_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RegionRef:
+    """What the environment needs to know of each of its live (not deleting) regions."""
+
+    name: str  # the friendly name, as in resource names (london)
+    aws_region: str
+    endpoint: ApiEndpoint | None = None  # None: not to be routed to (yet); `unroutable` says why
+    unroutable: str = ""
+
+
+@dataclass(frozen=True)
 class EnvironmentInputs:
     """What an account-wide layer may read. `region_keys` maps each AWS region of the environment
     to its data layer's KMS key ARN, or None while that key does not exist yet: the one fact
-    from AWS an account-wide layer needs, looked up by the workflow before building."""
+    from AWS an account-wide layer needs, looked up by the workflow before building. `regions`
+    are the live regions, with the API endpoints of those to route to."""
 
     workspace: Workspace
     environment: CutlassEnvironmentSpec
     region_keys: Mapping[str, str | None]
+    regions: Sequence[RegionRef] = ()
 
 
 Inputs_contra = TypeVar("Inputs_contra", RegionInputs, EnvironmentInputs, contravariant=True)

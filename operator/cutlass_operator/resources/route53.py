@@ -17,7 +17,7 @@ in key order, up to 10, and compare only those (`route53_tags`).
 `route53.hosted_zone` (`HostedZoneKind()`, delete rank 10). Properties: `name` (immutable), `create`
 (bool, default False: whether the operator may create the zone when no public zone of the name exists)
 and `comment`. Outputs: `id` (without `/hostedzone/`), `name`, `nameServers` (the delegation set, to
-put in the parent zone), `managed` (True when the operator created the zone).
+put in the parent zone), `managed` (True when the operator created the zone) and `delegated`.
 
 - Identity. A zone is found by its name: ListHostedZonesByName, keeping the public zones of exactly
   that name. One carrying the selector and this entry's key (or no tags at all and this entry's
@@ -26,8 +26,13 @@ put in the parent zone), `managed` (True when the operator created the zone).
   kind never writes to an adopted zone (no comment, no tags) and never deletes it. Several public zones
   of the name and none of them ours: the create fails with the terminal error `ZoneAmbiguous`. No zone
   and `create` False: `ZoneNotFound`. A zone no entry names any more is not looked up, so it stays.
+- Delegation. For a zone the operator created, `delegated` (an output) says whether the parent zone
+  names the zone's name servers in an NS record at the zone's name, when the account holds the parent
+  (the single public zone of the parent name); None when it does not (the parent is elsewhere, or a
+  top-level domain's registry), and for an adopted zone.
 - Reads per no-op resync: one ListHostedZonesByName and one GetHostedZone (the name servers) per zone,
-  and one ListTagsForResources per 10 zones found: 3 for one zone.
+  and one ListTagsForResources per 10 zones found: 3 for one adopted zone. A created zone adds its
+  parent's ListHostedZonesByName and, when the account holds the parent, its ListResourceRecordSets.
 - Create: CreateHostedZone (public, the comment, the deterministic reference), then
   ChangeTagsForResource. HostedZoneAlreadyExists means the reference was used: if a zone of the name
   still carries it (a retried create whose first answer was lost), that zone is taken; else the next
@@ -87,15 +92,20 @@ record name), `zoneName` (the zone's name: required when `hostedZoneId` is a `Re
 records as wanted) and `records` (how many).
 
 - Identity. Record sets carry no tags: the group is its zone and name, and its records are those at the
-  name whose SetIdentifier starts with `cutlass-`. Anything else at the name (a TXT record, someone's
-  records without that prefix) is left alone; a simple record of the same name and type makes AWS
-  refuse the batch (routing and simple records cannot share a name and type), a terminal error. A
-  name no entry names any more is not looked up: its records stay until deleted with the entry.
+  name whose SetIdentifier starts with `owner` (give each environment its own, e.g. `cutlass-dev/`).
+  Anything else at the name (a TXT record, someone's records without that prefix) is left alone; a
+  simple record of the same name and type makes AWS refuse the batch (routing and simple records
+  cannot share a name and type), a terminal error. The zones named in `zones` (zone name to the key
+  of its zone entry) are listed whole: a name there holding records of `owner` that no entry wants
+  (renamed, or no longer routed) is reported as the orphan `<orphan_scope>(untracked <name>)`, which
+  the engine deletes. In other zones a name no entry names any more is not looked up.
 - Observe. The zone id of an entry is usually a `Ref`, unknown while observing; the kind then finds the
   zone by `zoneName` as the zone kind does (the single public zone of the name, or the one tagged with
-  the `Ref`'s key). Then ListResourceRecordSets from the name, until the records of the name end.
-  Reads per no-op resync: 1 per group with a literal zone id, 2 with a `Ref` (3 when several public
-  zones share the name).
+  the `Ref`'s key), once per zone and observe. Then ListResourceRecordSets: from the name until the
+  records of the name end, or the whole zone (100 a page) for a zone of `zones`, read once for all its
+  groups. Reads per no-op resync: 1 per group with a literal zone id, 2 with a `Ref` (3 when several
+  public zones share the name); for a zone of `zones`, 2 whatever its groups (and a page per 100
+  records beyond the first).
 - Create and update are one ChangeResourceRecordSets: DELETE (with the exact values listed) every
   record of ours not wanted as it is, CREATE every wanted record not there as it is. UPSERT is not used:
   it cannot remove the records of another policy. Route 53 applies a batch atomically, so the name
@@ -414,7 +424,9 @@ class HostedZoneKind(ResourceKind):
                 for zone in zones:
                     servers = _name_servers(r53, _zone_id(zone["Id"]))
                     if servers is not None:
-                        found.append(self._observed(key, zone, tags.get(_zone_id(zone["Id"]), {}), managed, servers))
+                        delegated = _delegated(r53, name, servers) if managed else None
+                        zone_tags = tags.get(_zone_id(zone["Id"]), {})
+                        found.append(self._observed(key, zone, zone_tags, managed, servers, delegated=delegated))
         return found
 
     def create(self, ctx: KindContext, desired: Desired) -> Observed:
@@ -446,7 +458,8 @@ class HostedZoneKind(ResourceKind):
                 )
             zone, servers = self._create_zone(r53, ctx, desired, name)
             tags_now = _retag(r53, "hostedzone", _zone_id(zone["Id"]), desired.tags, {})
-        return self._observed(desired.key, zone, tags_now, True, servers)
+            delegated = _delegated(r53, name, servers)
+        return self._observed(desired.key, zone, tags_now, True, servers, delegated=delegated)
 
     def _create_zone(
         self, r53: Route53Client, ctx: KindContext, desired: Desired, name: str
@@ -533,11 +546,18 @@ class HostedZoneKind(ResourceKind):
         return diffs
 
     def _observed(
-        self, key: str, zone: HostedZoneTypeDef, tags: Mapping[str, str], managed: bool, servers: list[str]
+        self,
+        key: str,
+        zone: HostedZoneTypeDef,
+        tags: Mapping[str, str],
+        managed: bool,
+        servers: list[str],
+        *,
+        delegated: bool | None = None,
     ) -> Observed:
         zone_id, name = _zone_id(zone["Id"]), dns_name(zone["Name"])
         properties: dict[str, Any] = {"name": name, "comment": zone.get("Config", {}).get("Comment") or ""}
-        outputs = {"id": zone_id, "name": name, "nameServers": servers, "managed": managed}
+        outputs = {"id": zone_id, "name": name, "nameServers": servers, "managed": managed, "delegated": delegated}
         private = {"managed": managed, "reference": zone["CallerReference"]}
         return Observed(key, self.kind, zone_id, properties, dict(tags), outputs, private)
 
@@ -551,6 +571,23 @@ def _name_servers(r53: Route53Client, zone_id: str) -> list[str] | None:
             return None
         raise
     return list(answer.get("DelegationSet", {}).get("NameServers", []))
+
+
+def _delegated(r53: Route53Client, name: str, servers: Sequence[str]) -> bool | None:
+    """Whether the parent zone delegates `name` to `servers`, when the account holds the parent (the
+    single public zone of the parent name); None when it does not, and so cannot tell."""
+    parent = name.split(".", 1)[1]
+    if parent.count(".") < 2:
+        return None  # a top-level domain's registry holds the delegation, not a zone of the account
+    parents = _public_zones(r53, parent)
+    if len(parents) != 1:
+        return None
+    listed = r53.list_resource_record_sets(
+        HostedZoneId=_zone_id(parents[0]["Id"]), StartRecordName=name, StartRecordType="NS", MaxItems="1"
+    )
+    ns = [rr for rr in listed.get("ResourceRecordSets", []) if dns_name(rr["Name"]) == name and rr["Type"] == "NS"]
+    listed_servers = {dns_name(record["Value"]) for rr in ns for record in rr.get("ResourceRecords", [])}
+    return bool(ns) and listed_servers == {dns_name(server) for server in servers}
 
 
 # -- health checks ---------------------------------------------------------------------------------
@@ -785,11 +822,11 @@ class HealthCheckKind(ResourceKind):
 # -- record set groups -----------------------------------------------------------------------------
 
 
-def _record(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
+def _record(spec: Mapping[str, Any], where: str, owner: str) -> dict[str, Any]:
     """A desired record in the shape observe reports; a malformed one is a layer bug."""
     sid = spec.get("setIdentifier")
-    if not isinstance(sid, str) or not sid.startswith(OURS) or len(sid) > 128:
-        raise ValueError(f"{where}: setIdentifier {sid!r} must start with {OURS!r} (at most 128 characters)")
+    if not isinstance(sid, str) or not sid.startswith(owner) or len(sid) > 128:
+        raise ValueError(f"{where}: setIdentifier {sid!r} must start with {owner!r} (at most 128 characters)")
     record: dict[str, Any] = {"setIdentifier": sid, "type": str(spec.get("type") or "A").upper()}
     alias = spec.get("alias")
     if alias is not None:
@@ -876,20 +913,23 @@ def _ident(record: Mapping[str, Any]) -> tuple[str, str]:
     return str(record["type"]), str(record["setIdentifier"])
 
 
-def _records_at(r53: Route53Client, zone_id: str, name: str) -> list[ResourceRecordSetOutputTypeDef]:
-    """The operator's records at `name`: listed from the name on, until a record of another name."""
+def _records_at(r53: Route53Client, zone_id: str, name: str | None, owner: str) -> list[ResourceRecordSetOutputTypeDef]:
+    """The operator's records (set identifiers starting with `owner`) at `name`, listed from the name on
+    until a record of another name; with `name` None, those of the whole zone."""
     ours: list[ResourceRecordSetOutputTypeDef] = []
-    request: dict[str, Any] = {"HostedZoneId": zone_id, "StartRecordName": name, "MaxItems": RECORD_PAGE}
+    request: dict[str, Any] = {"HostedZoneId": zone_id, "MaxItems": RECORD_PAGE}
+    if name is not None:
+        request["StartRecordName"] = name
     starts: set[tuple[str, str, str]] = set()
     while True:
         page = r53.list_resource_record_sets(**request)
         for rr in page.get("ResourceRecordSets", []):
-            if dns_name(rr["Name"]) != name:
+            if name is not None and dns_name(rr["Name"]) != name:
                 return ours
-            if str(rr.get("SetIdentifier", "")).startswith(OURS):
+            if str(rr.get("SetIdentifier", "")).startswith(owner):
                 ours.append(rr)
         next_name = page.get("NextRecordName")
-        if not page.get("IsTruncated") or not next_name or dns_name(next_name) != name:
+        if not page.get("IsTruncated") or not next_name or (name is not None and dns_name(next_name) != name):
             return ours
         start = (next_name, str(page.get("NextRecordType", "")), str(page.get("NextRecordIdentifier", "")))
         if start in starts:
@@ -900,6 +940,18 @@ def _records_at(r53: Route53Client, zone_id: str, name: str) -> list[ResourceRec
             request["StartRecordType"] = start[1]
         if start[2]:
             request["StartRecordIdentifier"] = start[2]
+
+
+def _records_unless_gone(
+    r53: Route53Client, zone_id: str, name: str | None, owner: str
+) -> list[ResourceRecordSetOutputTypeDef]:
+    """`_records_at`, with none for a zone deleted meanwhile."""
+    try:
+        return _records_at(r53, zone_id, name, owner)
+    except ClientError as exc:
+        if _gone(exc):
+            return []
+        raise
 
 
 def _changes(
@@ -935,7 +987,22 @@ class RecordSetGroupKind(ResourceKind):
     delete_rank = 30
     immutable = frozenset({"hostedZoneId", "name"})
 
-    def __init__(self, *, wait: WaitPolicy | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        owner: str = OURS,
+        zones: Mapping[str, str] | None = None,
+        orphan_scope: str = "",
+        wait: WaitPolicy | None = None,
+    ) -> None:
+        """`owner` starts the set identifier of every record of the operator's in the zones: give each
+        environment its own. `zones` (zone name to the key of its zone entry) are listed whole, and
+        every name there holding records of `owner` that no entry wants is an orphan
+        (`<orphan_scope>(untracked <name>)`), deleted by the engine: a name renamed, a region's name
+        no longer routed."""
+        self.owner = owner
+        self.zones = dict(zones or {})
+        self.orphan_scope = orphan_scope
         # Route 53 propagates a change to its servers within about a minute.
         self.wait = wait or WaitPolicy(timeout=180.0, interval=10.0)
 
@@ -943,27 +1010,47 @@ class RecordSetGroupKind(ResourceKind):
         r53 = _client(ctx)
         found: list[Observed] = []
         seen: dict[tuple[str, str], str] = {}
+        zones: dict[str, str | None] = {}
+        with _route53_errors(f"observe {self.kind}"):
+            scanned = self._scan(r53, ctx, zones)
         for d in desired:
             name = dns_name(str(d.properties["name"]))
             self._records(d)  # a malformed entry fails here, before anything is written
             with _route53_errors(f"observe {self.kind} {name}"):
-                zone_id = self._zone_of(r53, ctx, d, name)
+                zone_id = self._zone_of(r53, ctx, d, name, zones)
                 if zone_id is None:
                     continue
                 if (zone_id, name) in seen:
                     raise ValueError(f"{d.key} and {seen[zone_id, name]} manage the records of {name} in one zone")
                 seen[zone_id, name] = d.key
-                try:
-                    records = _records_at(r53, zone_id, name)
-                except ClientError as exc:
-                    if _gone(exc):
-                        continue
-                    raise
+                if zone_id in scanned:
+                    records = scanned[zone_id].pop(name, [])
+                else:
+                    records = _records_unless_gone(r53, zone_id, name, self.owner)
             if records:
                 found.append(self._observed(d.key, zone_id, name, records, None))
+        for zone_id, names in sorted(scanned.items()):
+            for name, records in sorted(names.items()):
+                found.append(self._observed(f"{self.orphan_scope}(untracked {name})", zone_id, name, records, None))
         return found
 
-    def _zone_of(self, r53: Route53Client, ctx: KindContext, desired: Desired, name: str) -> str | None:
+    def _scan(
+        self, r53: Route53Client, ctx: KindContext, zones: dict[str, str | None]
+    ) -> dict[str, dict[str, list[ResourceRecordSetOutputTypeDef]]]:
+        """The records of `owner` in each zone of `zones`, by zone id and name."""
+        scanned: dict[str, dict[str, list[ResourceRecordSetOutputTypeDef]]] = {}
+        for zone_name, zone_key in sorted(self.zones.items()):
+            zone_id = self._find_zone(r53, ctx, dns_name(zone_name), zone_key, zones)
+            if zone_id is None:
+                continue
+            by_name = scanned.setdefault(zone_id, {})
+            for rr in _records_unless_gone(r53, zone_id, None, self.owner):
+                by_name.setdefault(dns_name(rr["Name"]), []).append(rr)
+        return scanned
+
+    def _zone_of(
+        self, r53: Route53Client, ctx: KindContext, desired: Desired, name: str, found: dict[str, str | None]
+    ) -> str | None:
         """The entry's zone id; for a `Ref`, the zone the zone kind would choose for the `Ref`'s key."""
         zone = desired.properties.get("hostedZoneId")
         if isinstance(zone, str):
@@ -979,11 +1066,21 @@ class RecordSetGroupKind(ResourceKind):
         zone_name = dns_name(zone_name)
         if not name.endswith(f".{zone_name}") and name != zone_name:
             raise ValueError(f"{desired.key}: {name} is not in zone {zone_name}")
+        return self._find_zone(r53, ctx, zone_name, zone.key, found)
+
+    def _find_zone(
+        self, r53: Route53Client, ctx: KindContext, zone_name: str, zone_key: str, found: dict[str, str | None]
+    ) -> str | None:
+        """The zone the zone kind would choose for the entry `zone_key`; `found` remembers the
+        answers of one observe, since every group of a zone asks the same."""
+        if zone_key in found:
+            return found[zone_key]
         candidates = _public_zones(r53, zone_name)
         if len(candidates) > 1:
             tags = _tags_of(r53, "hostedzone", [_zone_id(z["Id"]) for z in candidates])
-            candidates, _ = _choose_zones(candidates, tags, ctx.selector, zone.key, zone_name)
-        return _zone_id(candidates[0]["Id"]) if candidates else None
+            candidates, _ = _choose_zones(candidates, tags, ctx.selector, zone_key, zone_name)
+        found[zone_key] = _zone_id(candidates[0]["Id"]) if candidates else None
+        return found[zone_key]
 
     def create(self, ctx: KindContext, desired: Desired) -> Observed:
         _literal(desired)
@@ -991,7 +1088,7 @@ class RecordSetGroupKind(ResourceKind):
         zone_id, name = _zone_id(str(desired.properties["hostedZoneId"])), dns_name(str(desired.properties["name"]))
         # Listed afresh: the zone was unknown when observing, or records of ours appeared since.
         with _route53_errors(f"create {self.kind} {name}"):
-            have = _records_at(r53, zone_id, name)
+            have = _records_at(r53, zone_id, name, self.owner)
         return self._write(r53, desired.key, zone_id=zone_id, name=name, have=have, want=self._records(desired))
 
     def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
@@ -1045,12 +1142,7 @@ class RecordSetGroupKind(ResourceKind):
         zone_id, name = str(observed.properties["hostedZoneId"]), str(observed.properties["name"])
         what = f"delete {self.kind} {observed.id}"
         with _route53_errors(what):
-            try:
-                have = _records_at(r53, zone_id, name)
-            except ClientError as exc:
-                if _gone(exc):
-                    return  # the records went with their zone
-                raise
+            have = _records_unless_gone(r53, zone_id, name, self.owner)  # none: they went with their zone
         if have:
             self._submit(r53, zone_id, name, [{"Action": "DELETE", "ResourceRecordSet": dict(rr)} for rr in have], what)
 
@@ -1078,7 +1170,7 @@ class RecordSetGroupKind(ResourceKind):
         specs = desired.properties.get("records")
         if not isinstance(specs, list | tuple) or not specs:
             raise ValueError(f"{desired.key}: records must be a non-empty list (remove the entry to remove them)")
-        records = [_record(spec, desired.key) for spec in specs]
+        records = [_record(spec, desired.key, self.owner) for spec in specs]
         idents = [_ident(r) for r in records]
         if len(set(idents)) != len(idents):
             raise ValueError(f"{desired.key}: a set identifier is repeated for one record type")

@@ -1,15 +1,21 @@
 """One reconcile of a `CutlassEnvironment`: prove the credentials act in its account, bootstrap
-the account (artifact bucket, lease table), then the global tables replicated to its regions.
+the account (the lease table), then the global tables replicated to its regions, and the DNS
+routing its API name to them.
 
 The tables need the primary region's key (its data layer makes it) and each replica its own
 region's key, so this waits for keys, never the other way round: regions wait only for the
-account to be verified and for the lease table.
+account to be verified and for the lease table. DNS waits for the regions' APIs, but neither it
+nor the tables wait for each other. Destroy goes the other way: DNS first (the records point at
+the regions' APIs), then the tables, then the bootstrap.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict
+from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -18,6 +24,9 @@ from cutlass_operator.api.common import Condition
 from cutlass_operator.api.environment import (
     CutlassEnvironment,
     DeletionPolicy,
+    DnsRegionStatus,
+    DnsStatus,
+    Domain,
     EnvironmentStatus,
     RegionsSummary,
     ReplicaStatus,
@@ -30,9 +39,10 @@ from cutlass_operator.engine.conditions import SYNCED, set_condition
 from cutlass_operator.engine.errors import ReconcileError, RetryableError
 from cutlass_operator.engine.identity import GLOBAL, Workspace
 from cutlass_operator.engine.resource import ClientFactory, KindContext
-from cutlass_operator.layers.base import EnvironmentInputs, Layer
+from cutlass_operator.layers.base import EnvironmentInputs, Layer, RegionRef
 from cutlass_operator.layers.bootstrap import BootstrapLayer
 from cutlass_operator.layers.data import key_alias
+from cutlass_operator.layers.dns import DnsLayer
 from cutlass_operator.layers.tables import TablesLayer
 from cutlass_operator.resources.errors import aws_errors, is_not_found
 from cutlass_operator.workflows.layers import LayerRun
@@ -42,15 +52,15 @@ ACCOUNT_VERIFIED = "AccountVerified"
 REGIONS_READY = "RegionsReady"
 BOOTSTRAP: tuple[Layer[EnvironmentInputs], ...] = (BootstrapLayer(),)
 TABLES: tuple[Layer[EnvironmentInputs], ...] = (TablesLayer(),)
-ENVIRONMENT_CONDITIONS = [layer.condition for layer in (*BOOTSTRAP, *TABLES)]
+DNS = DnsLayer()
+DNS_LAYERS: tuple[Layer[EnvironmentInputs], ...] = (DNS,)
+ENVIRONMENT_CONDITIONS = [layer.condition for layer in (*BOOTSTRAP, *TABLES, DNS)]
 
 
-@dataclass(frozen=True)
-class RegionRef:
-    """What the environment needs to know of each of its live regions."""
-
-    name: str  # the friendly name, as in resource names (london)
-    aws_region: str
+class DnsStep(StrEnum):
+    INCLUDED = "included"
+    SKIPPED = "skipped"
+    ALONE = "alone"
 
 
 def run_environment(
@@ -63,9 +73,12 @@ def run_environment(
     holder: str | None = None,
     max_workers: int = 4,
     with_bootstrap: bool = True,
+    dns: DnsStep = DnsStep.INCLUDED,
 ) -> Report:
     """`with_bootstrap=False` on destroy removes the tables but keeps the lease table and bucket,
-    which the regions' own teardown still needs."""
+    which the regions' own teardown still needs. `dns` (apply and plan) runs DNS with the rest,
+    leaves it alone (a caller that does not know its regions' endpoints yet, to whom every region
+    would look unroutable), or runs it alone (once it knows them)."""
     spec = environment.spec
     try:
         connection = connect(spec, secret, spec.primary_region, calls)
@@ -75,31 +88,60 @@ def run_environment(
     ctx = KindContext(connection.clients, spec.account_id, spec.primary_region, workspace.selector())
     retain = spec.effective_deletion_policy() == DeletionPolicy.RETAIN
     try:
-        keys = region_keys(connection.clients, environment.name, regions)
+        keys = {} if dns == DnsStep.ALONE else region_keys(connection.clients, environment.name, regions)
     except ReconcileError as exc:
         return Report(mode, error=exc, caller_arn=connection.caller_arn)
-    inputs = EnvironmentInputs(workspace, spec, keys)
+    inputs = EnvironmentInputs(workspace, spec, keys, tuple(regions))
     lease = Lease(connection.clients, spec.primary_region, workspace.name, holder or default_holder())
     bootstrap = LayerRun(ctx, mode, None, retain, max_workers)  # it makes the lease table: nothing to lease yet
-    tables = LayerRun(ctx, mode, lease, retain, max_workers)
-    steps = [(bootstrap, BOOTSTRAP), (tables, TABLES)]
+    leased = LayerRun(ctx, mode, lease, retain, max_workers)
+    steps: list[tuple[LayerRun, tuple[Layer[EnvironmentInputs], ...]]] = [
+        (bootstrap, BOOTSTRAP),
+        (leased, TABLES),
+        (leased, DNS_LAYERS),
+    ]
+    if dns == DnsStep.SKIPPED:
+        steps = steps[:2]
+    elif dns == DnsStep.ALONE:
+        steps = steps[2:]
     if mode == Mode.DESTROY:
-        steps = [(tables, TABLES), (bootstrap, BOOTSTRAP)] if with_bootstrap else [(tables, TABLES)]
+        steps = [(leased, DNS_LAYERS), (leased, TABLES)] + ([(bootstrap, BOOTSTRAP)] if with_bootstrap else [])
     reports: list[LayerReport] = []
+    first_error: ReconcileError | None = None
     for run, layers in steps:
         if layers is TABLES and mode != Mode.DESTROY and keys.get(spec.primary_region) is None:
-            waiting = RetryableError(
+            first_error = first_error or RetryableError(
                 "WaitingForKeys",
                 f"the tables wait for the data layer of the primary region {spec.primary_region} to create its key",
                 delay=5,
             )
-            return Report(mode, reports, error=waiting, caller_arn=connection.caller_arn)
-        readiness = (lambda *_: _missing_keys(keys)) if layers is TABLES and mode == Mode.APPLY else None
-        done, error = run.run(layers, inputs, readiness=readiness)
+            continue  # DNS does not need the tables
+        done, error = run.run(layers, inputs, readiness=_readiness(keys, inputs) if mode == Mode.APPLY else None)
         reports += done
-        if error is not None or any(r.error for r in done):
-            return Report(mode, reports, error=error, caller_arn=connection.caller_arn)
-    return Report(mode, reports, caller_arn=connection.caller_arn)
+        failed = error or next((r.error for r in done if r.error), None)
+        first_error = first_error or error
+        # The bootstrap holds the lease table the others need; a destroy keeps its order.
+        if failed is not None and (layers is BOOTSTRAP or mode == Mode.DESTROY):
+            break
+    return Report(mode, reports, error=first_error, caller_arn=connection.caller_arn)
+
+
+def _readiness(keys: Mapping[str, str | None], inputs: EnvironmentInputs) -> Any:
+    def readiness(layer: Layer[Any], _: LayerReport) -> ReconcileError | None:
+        if layer is DNS:
+            return DNS.waiting(inputs)
+        if layer in TABLES:
+            return _missing_keys(keys)
+        return None
+
+    return readiness
+
+
+def targets_digest(regions: Sequence[RegionRef]) -> str:
+    """What the environment's last reconcile was given of its regions: when the regions' live set or
+    their API endpoints change, the environment reconciles again (see `follow_regions`)."""
+    text = json.dumps(sorted((asdict(r) for r in regions), key=lambda r: str(r["aws_region"])), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def region_keys(clients: ClientFactory, environment: str, regions: Sequence[RegionRef]) -> dict[str, str | None]:
@@ -136,9 +178,13 @@ def summarise_regions(regions: Mapping[str, bool]) -> RegionsSummary:
 
 
 def apply_environment_report(
-    status: EnvironmentStatus, report: Report, generation: int, regions: Sequence[RegionRef] = ()
+    status: EnvironmentStatus,
+    report: Report,
+    generation: int,
+    regions: Sequence[RegionRef] = (),
+    domain: Domain | None = None,
 ) -> None:
-    """The account check, the layers' conditions and tables; Ready also waits for the regions."""
+    """The account check, the layers' conditions, tables and DNS; Ready also waits for the regions."""
     if report.caller_arn is not None:
         status.caller_arn = report.caller_arn
         status.conditions = set_condition(
@@ -154,8 +200,55 @@ def apply_environment_report(
     if tables is not None:
         status.tables = [_table_status(name, info) for name, info in tables.outputs.items()]
         status.replica_regions = sorted(r.aws_region for r in regions)
+    dns = next((lr for lr in report.layers if lr.layer == DNS.name), None)
+    if dns is not None:
+        status.dns = dns_status(dns, regions, domain, status.dns)
+    if report.mode != Mode.PLAN:
+        status.dns = (status.dns or DnsStatus()).model_copy(update={"targets_digest": targets_digest(regions)})
     status.conditions = _regions_condition(status.conditions, status.regions, generation)
     apply_report(status, report, generation, ENVIRONMENT_CONDITIONS, also_required=(ACCOUNT_VERIFIED, REGIONS_READY))
+
+
+def dns_status(
+    report: LayerReport, regions: Sequence[RegionRef], domain: Domain | None, before: DnsStatus | None
+) -> DnsStatus:
+    """The zone, the routed name and each routed region with its check. `routedRegions` changes only
+    when the layer's changes all went through: a deleting region waits until it has left it."""
+    outputs = report.outputs
+    zone = outputs.get("zone") or {}
+    checks: Mapping[str, Mapping[str, Any]] = outputs.get("healthChecks") or {}
+    applied = report.plan.empty if report.result is None else report.result.ok
+    routed = sorted(checks) if applied or before is None else before.routed_regions
+    by_name = {r.name: r for r in regions}
+    return DnsStatus(
+        zone_id=zone.get("id"),
+        zone_name=zone.get("name"),
+        name_servers=zone.get("nameServers") or [],
+        delegation=_delegation(zone) if zone else None,
+        record_name=domain.record_name() if domain else None,
+        policy=domain.routing.policy if domain else None,
+        routed_regions=routed,
+        regions=[
+            DnsRegionStatus(
+                region=name,
+                aws_region=by_name[name].aws_region if name in by_name else "",
+                target=endpoint.target if name in by_name and (endpoint := by_name[name].endpoint) else None,
+                health_check_id=check.get("id"),
+                health=check.get("status"),
+            )
+            for name, check in sorted(checks.items())
+        ],
+    )
+
+
+def _delegation(zone: Mapping[str, Any]) -> str:
+    name, servers = zone.get("name"), ", ".join(zone.get("nameServers") or [])
+    if not zone.get("managed"):
+        return f"NotRequired: {name} existed before the operator adopted it, with its own delegation"
+    if zone.get("delegated"):
+        return f"Confirmed: the parent zone in this account delegates {name} to {servers}"
+    where = "the parent zone in this account" if zone.get("delegated") is False else "its parent zone"
+    return f"Required: the operator created {name}; add NS records for it naming {servers} in {where}"
 
 
 def apply_regions_summary(status: EnvironmentStatus, regions: RegionsSummary) -> None:

@@ -1,0 +1,262 @@
+"""The seed's 900-global-services: the environment's public zone, and the one name users call,
+routed by Route 53 to the closest healthy region.
+
+- The zone (`domain.zoneName`): the public zone of that name in the account, adopted and never
+  written to, or created when `domain.createZone` allows. Its name servers are in status: a zone
+  the operator created must be delegated to from its parent.
+- One HTTPS health check per routed region, on `https://<invoke host>/<stage>/health`: the
+  execute-api host answers any stage's path whatever custom domains exist, and `/health` is the
+  API's one unauthenticated route. Interval and threshold come from `domain.routing.healthCheck`.
+- The routed name (`domain.apiRecordName`, default `api.<zone>`): alias records to each region's
+  custom domain for that name (API Gateway answers only names it has a domain for, so every region
+  serves the routed name itself), each tied to its region's health check, by the policy:
+  - geolocation: one record per continent or country of each region (`domain.routing.geolocation`,
+    default: the continent of its AWS region), and the default record to the primary region;
+  - latency: one record per region;
+  - failover: PRIMARY in the primary region, SECONDARY in the next region.
+  All records of the name are one `route53.record_set_group`, so a change of policy or of the
+  regions is one atomic batch and the name never stops resolving.
+- A region's own `api.domainName` gets a single latency record to that region alone.
+
+A region is routed once its API layer is ready and stays routed until it is deleted (readiness of
+a routed region that fails a reconcile is the health checks' business, not the records'): the
+workflow decides that and hands the layer `RegionRef.endpoint`. Records, checks and the zone it
+created go with the environment; under the Retain policy the zone stays, since recreating it would
+change its name servers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlparse
+
+from cutlass_operator.api.environment import DeletionPolicy, Domain
+from cutlass_operator.api.routing import continent_of
+from cutlass_operator.engine.errors import RetryableError
+from cutlass_operator.engine.resource import Desired, Observed, Ref, ResourceKind
+from cutlass_operator.layers.base import ApiEndpoint, EnvironmentInputs, RegionRef
+
+LAYER = "dns"
+ZONE = f"{LAYER}/zone"
+RECORDS = f"{LAYER}/records"
+HEALTH = f"{LAYER}/health/"
+OWN_RECORDS = f"{LAYER}/own-records/"
+DEFAULT_LOCATION = {"countryCode": "*"}
+
+
+def api_endpoint(outputs: Mapping[str, Any] | None) -> ApiEndpoint | None:
+    """A region's endpoint from its API layer's outputs; None while it serves no routed name."""
+    outputs = outputs or {}
+    routed = outputs.get("routedDomain") or {}
+    own = outputs.get("customDomain") or {}
+    host = urlparse(str(outputs.get("invokeUrl") or "")).hostname
+    if not (routed.get("regionalDomainName") and routed.get("regionalHostedZoneId") and host and outputs.get("stage")):
+        return None
+    return ApiEndpoint(
+        target=routed["regionalDomainName"],
+        target_zone_id=routed["regionalHostedZoneId"],
+        invoke_host=host,
+        stage=str(outputs["stage"]),
+        own_name=own.get("domainName"),
+        own_target=own.get("regionalDomainName"),
+        own_zone_id=own.get("regionalHostedZoneId"),
+    )
+
+
+def owner(inputs: EnvironmentInputs) -> str:
+    """The start of the set identifier of every record of the environment's: the records of a name no
+    longer routed are found by it, and those of another environment sharing the zone never are."""
+    return f"cutlass-{inputs.workspace.environment}/"
+
+
+def routed_regions(inputs: EnvironmentInputs) -> list[RegionRef]:
+    """The regions to route to, the primary region first, then by AWS region."""
+    primary = inputs.environment.primary_region
+    routed = [r for r in inputs.regions if r.endpoint is not None]
+    return sorted(routed, key=lambda r: (r.aws_region != primary, r.aws_region, r.name))
+
+
+class DnsLayer:
+    name = LAYER
+    condition = "DnsReady"
+    holds_data = False  # the zone alone follows the deletion policy (`Desired.retain`)
+
+    def kinds(self, inputs: EnvironmentInputs) -> Sequence[ResourceKind]:
+        """None without a domain: the CRD keeps a domain from being removed once set, so there is
+        nothing to look for (listing the account's health checks would be a read per resync)."""
+        from cutlass_operator.resources.route53 import HealthCheckKind, HostedZoneKind, RecordSetGroupKind
+
+        domain = inputs.environment.domain
+        if domain is None:
+            return []
+        records = RecordSetGroupKind(owner=owner(inputs), zones={domain.zone_name: ZONE}, orphan_scope=f"{LAYER}/")
+        return [HostedZoneKind(), HealthCheckKind(f"{LAYER}/", read_status=True), records]
+
+    def desired(self, inputs: EnvironmentInputs) -> list[Desired]:
+        domain = inputs.environment.domain
+        if domain is None:
+            return []
+        ws = inputs.workspace
+        retain = inputs.environment.effective_deletion_policy() == DeletionPolicy.RETAIN
+        entries = [
+            Desired(
+                ZONE,
+                "route53.hosted_zone",
+                domain.zone_name,
+                {"name": domain.zone_name, "create": domain.create_zone, "comment": f"cutlass {ws.environment}"},
+                ws.tags(LAYER, ZONE, domain.zone_name),
+                retain=retain,
+            )
+        ]
+        regions = routed_regions(inputs)
+        checks = domain.routing.health_check
+        for region in regions:
+            endpoint = _endpoint(region)
+            key = f"{HEALTH}{region.name}"
+            name = ws.resource_name("health", region.name)
+            properties = {
+                "fqdn": endpoint.invoke_host,
+                "type": "HTTPS",
+                "resourcePath": f"/{endpoint.stage}/health",
+                "requestInterval": checks.request_interval,
+                "failureThreshold": checks.failure_threshold,
+                "enableSNI": True,
+            }
+            entries.append(Desired(key, "route53.health_check", name, properties, ws.tags(LAYER, key, name)))
+        if regions:
+            records = routing_records(domain, regions, owner(inputs))
+            entries.append(_group(inputs, RECORDS, domain, domain.record_name(), records))
+        shared = _shared_own_names(regions)
+        for region in regions:
+            endpoint = _endpoint(region)
+            if endpoint.own_name and endpoint.own_target and endpoint.own_zone_id and endpoint.own_name not in shared:
+                own = {
+                    **_alias_to(region, endpoint.own_target, endpoint.own_zone_id),
+                    "setIdentifier": f"{owner(inputs)}{region.name}-own",
+                    "region": region.aws_region,  # one latency record: always the answer
+                }
+                entries.append(_group(inputs, f"{OWN_RECORDS}{region.name}", domain, endpoint.own_name, [own]))
+        return entries
+
+    def waiting(self, inputs: EnvironmentInputs) -> RetryableError | None:
+        """Applied, but some live region is not routed yet: say which and why."""
+        domain = inputs.environment.domain
+        if domain is None:
+            return None
+        pending = [f"{r.name} ({r.unroutable or 'its API is not ready yet'})" for r in inputs.regions if not r.endpoint]
+        pending += [
+            f"{name} (the spec.api.domainName of {', '.join(owners)}: give each region a name of its own)"
+            for name, owners in sorted(_shared_own_names(routed_regions(inputs)).items())
+        ]
+        if not pending:
+            return None
+        return RetryableError(
+            "WaitingForRegions", f"{domain.record_name()} is not routed to {'; '.join(pending)}", delay=30
+        )
+
+    def outputs(self, observed: Mapping[str, Observed]) -> dict[str, Any]:
+        zone = observed.get(ZONE)
+        group = observed.get(RECORDS)
+        checks = {
+            key.removeprefix(HEALTH): {"id": found.outputs.get("id"), "status": found.outputs.get("status")}
+            for key, found in sorted(observed.items())
+            if key.startswith(HEALTH)
+        }
+        return {
+            "zone": {
+                "id": zone.outputs.get("id"),
+                "name": zone.outputs.get("name"),
+                "nameServers": zone.outputs.get("nameServers") or [],
+                "managed": zone.outputs.get("managed"),
+                "delegated": zone.outputs.get("delegated"),
+            }
+            if zone is not None
+            else None,
+            "recordName": group.properties["name"] if group is not None else None,
+            "records": group.outputs.get("records", 0) if group is not None else 0,
+            "healthChecks": checks,
+        }
+
+
+def routing_records(domain: Domain, regions: Sequence[RegionRef], owner: str) -> list[dict[str, Any]]:
+    """The records of the routed name by the policy, for the routed regions (primary first); their
+    set identifiers start with `owner`."""
+    policy = domain.routing.policy
+    if policy == "latency":
+        return [{**_routed(r), "setIdentifier": f"{owner}{r.name}", "region": r.aws_region} for r in regions]
+    if policy == "failover":
+        # The primary region while it is healthy; with it not routed (yet), the first region takes its place.
+        roles = zip(regions[:2], ("PRIMARY", "SECONDARY"), strict=False)
+        return [
+            {**_routed(r), "setIdentifier": f"{owner}{r.name}-{role.lower()}", "failover": role} for r, role in roles
+        ]
+    by_name = {r.name: r for r in regions}
+    records = [{**_routed(regions[0]), "setIdentifier": f"{owner}default", "geoLocation": DEFAULT_LOCATION}]
+    for region_name, continents, countries in _geo_mapping(domain, regions):
+        region = by_name.get(region_name)
+        if region is None:
+            continue  # not routed (yet): its callers get the default record meanwhile
+        for continent in continents:
+            records.append(
+                {
+                    **_routed(region),
+                    "setIdentifier": f"{owner}{region.name}-continent-{continent.lower()}",
+                    "geoLocation": {"continentCode": continent},
+                }
+            )
+        for country in countries:
+            records.append(
+                {
+                    **_routed(region),
+                    "setIdentifier": f"{owner}{region.name}-country-{country.lower()}",
+                    "geoLocation": {"countryCode": country},
+                }
+            )
+    return records
+
+
+def _geo_mapping(domain: Domain, regions: Sequence[RegionRef]) -> list[tuple[str, list[str], list[str]]]:
+    """The spec's mapping, or each region serving its own continent (the first region of a
+    continent, primary first, when several share one)."""
+    if domain.routing.geolocation:
+        return [(route.region, list(route.continents), list(route.countries)) for route in domain.routing.geolocation]
+    claimed: dict[str, str] = {}
+    for region in regions:
+        continent = continent_of(region.aws_region)
+        if continent is not None:
+            claimed.setdefault(continent, region.name)
+    return [(name, [continent], []) for continent, name in sorted(claimed.items())]
+
+
+def _shared_own_names(regions: Sequence[RegionRef]) -> dict[str, list[str]]:
+    """Own names more than one region claims: routed to none, since each would take the other's records."""
+    owners: dict[str, list[str]] = {}
+    for region in regions:
+        if region.endpoint is not None and region.endpoint.own_name:
+            owners.setdefault(region.endpoint.own_name, []).append(region.name)
+    return {name: names for name, names in owners.items() if len(names) > 1}
+
+
+def _endpoint(region: RegionRef) -> ApiEndpoint:
+    assert region.endpoint is not None  # routed_regions keeps only regions with one
+    return region.endpoint
+
+
+def _routed(region: RegionRef) -> dict[str, Any]:
+    """A record to the region's routed domain, without its set identifier and routing."""
+    endpoint = _endpoint(region)
+    return _alias_to(region, endpoint.target, endpoint.target_zone_id)
+
+
+def _alias_to(region: RegionRef, target: str, zone_id: str) -> dict[str, Any]:
+    return {
+        "type": "A",
+        "alias": {"dnsName": target, "hostedZoneId": zone_id, "evaluateTargetHealth": True},
+        "healthCheckId": Ref(f"{HEALTH}{region.name}", "id"),
+    }
+
+
+def _group(inputs: EnvironmentInputs, key: str, domain: Domain, name: str, records: list[dict[str, Any]]) -> Desired:
+    properties = {"hostedZoneId": Ref(ZONE, "id"), "zoneName": domain.zone_name, "name": name, "records": records}
+    return Desired(key, "route53.record_set_group", name, properties, {})
