@@ -35,7 +35,7 @@ def check_environment_dns(env: dict[str, Any], regions: list[dict[str, Any]], se
         region = _region_of(rr["SetIdentifier"]) or default
         target = rr["AliasTarget"]["DNSName"].rstrip(".")
         right = target == str(targets.get(region, {}).get("regionalDomainName", "")).rstrip(".")
-        checked = rr.get("HealthCheckId") == checks.get(region) is not None
+        checked = checks.get(region) is not None and rr.get("HealthCheckId") == checks[region]
         ok &= right and checked
         print(
             f"    {rr['SetIdentifier']:<34} {_routing(rr):<22} -> {region} {target}"
@@ -43,7 +43,8 @@ def check_environment_dns(env: dict[str, Any], regions: list[dict[str, Any]], se
         )
     for region in dns.get("regions", []):
         print(
-            f"  {region['region']}: health check {region.get('healthCheckId')} {region.get('health') or 'not read yet'}"
+            f"  {region['region']}: answers {', '.join(region.get('serves', [])) or 'nobody'}; health check "
+            f"{region.get('healthCheckId')} {region.get('health') or 'not read yet'}"
         )
     routed = set(dns.get("routedRegions", []))
     ok &= routed == {r["spec"]["region"] for r in regions}

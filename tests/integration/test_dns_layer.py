@@ -171,6 +171,10 @@ def test_a_no_op_resync_of_dns_writes_nothing(dev: Dev) -> None:
     apply_environment_report(status, report, 1, dev.refs(), dev.env.spec.domain)
     assert status.dns is not None
     assert [(r.region, r.health) for r in status.dns.regions] == [("london", "Healthy"), ("sydney", "Healthy")]
+    assert [(r.region, r.serves) for r in status.dns.regions] == [
+        ("london", ["EU", "default"]),
+        ("sydney", ["AS", "OC"]),
+    ]
 
 
 def test_switching_policy_replaces_the_records_in_one_batch_each(moto_endpoint: str) -> None:

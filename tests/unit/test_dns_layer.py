@@ -682,9 +682,10 @@ def observed_check(name: str, check_id: str, status: str | None) -> Observed:
     return Observed(key, "route53.health_check", check_id, {}, {}, {"id": check_id, "status": status})
 
 
-def observed_group(key: str, name: str, count: int) -> Observed:
+def observed_group(key: str, name: str, count: int, records: list[dict[str, Any]] | None = None) -> Observed:
     outputs = {"id": f"Z0123/{name}", "changeId": None, "records": count}
-    return Observed(key, "route53.record_set_group", f"Z0123/{name}", {"name": name}, {}, outputs)
+    properties = {"name": name, "records": records or []}
+    return Observed(key, "route53.record_set_group", f"Z0123/{name}", properties, {}, outputs)
 
 
 class TestOutputs:
@@ -693,7 +694,18 @@ class TestOutputs:
             "dns/zone": observed_zone(servers=SERVERS),
             "dns/health/sydney": observed_check("sydney", "hc-2", "Unhealthy"),
             "dns/health/london": observed_check("london", "hc-1", "Healthy"),
-            "dns/records": observed_group("dns/records", f"api.{ZONE_NAME}", 5),
+            "dns/records": observed_group(
+                "dns/records",
+                f"api.{ZONE_NAME}",
+                5,
+                [
+                    {"healthCheckId": "hc-1", "geoLocation": {"countryCode": "*"}},
+                    {"healthCheckId": "hc-1", "geoLocation": {"continentCode": "EU"}},
+                    {"healthCheckId": "hc-2", "geoLocation": {"continentCode": "OC"}},
+                    {"healthCheckId": "hc-2", "geoLocation": {"countryCode": "NZ"}},
+                    {"healthCheckId": "hc-2", "geoLocation": {"countryCode": "US", "subdivisionCode": "CA"}},
+                ],
+            ),
             "dns/own-records/london": observed_group("dns/own-records/london", f"london.api.{ZONE_NAME}", 1),
         }
         outputs = DnsLayer().outputs(observed)
@@ -702,11 +714,28 @@ class TestOutputs:
             "recordName": f"api.{ZONE_NAME}",
             "records": 5,
             "healthChecks": {
-                "london": {"id": "hc-1", "status": "Healthy"},
-                "sydney": {"id": "hc-2", "status": "Unhealthy"},
+                "london": {"id": "hc-1", "status": "Healthy", "serves": ["EU", "default"]},
+                "sydney": {"id": "hc-2", "status": "Unhealthy", "serves": ["OC", "country NZ", "country US"]},
             },
         }
         assert list(outputs["healthChecks"]) == ["london", "sydney"]
+
+    @pytest.mark.parametrize(
+        ("records", "serves"),
+        [
+            ([{"healthCheckId": "hc-1", "failover": "PRIMARY"}], ["PRIMARY"]),
+            ([{"healthCheckId": "hc-1", "region": "eu-west-2"}], ["latency"]),
+            ([{"healthCheckId": "hc-other", "region": "eu-west-2"}], []),
+        ],
+    )
+    def test_each_check_says_whom_its_regions_records_answer(
+        self, records: list[dict[str, Any]], serves: list[str]
+    ) -> None:
+        observed = {
+            "dns/health/london": observed_check("london", "hc-1", None),
+            "dns/records": observed_group("dns/records", f"api.{ZONE_NAME}", len(records), records),
+        }
+        assert DnsLayer().outputs(observed)["healthChecks"]["london"]["serves"] == serves
 
     def test_only_the_zone_so_far(self) -> None:
         outputs = DnsLayer().outputs({"dns/zone": observed_zone(managed=False)})

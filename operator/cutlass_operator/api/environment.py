@@ -1,8 +1,8 @@
 """`CutlassEnvironment`: one environment, which is one AWS account (dev, staging, prod).
 
 The environment owns what is account-wide: the credentials and the account guard, the global
-tables, and the DNS zone with the name routed to its regions. Its tier carries the seed's sizing defaults, which a
-region may override field by field.
+tables, and the DNS zone with the name routed to its regions. Its tier carries the seed's sizing
+defaults, which a region may override field by field.
 """
 
 from __future__ import annotations
@@ -271,6 +271,10 @@ class DnsRegionStatus(StatusModel):
     health_check_id: str | None = Field(default=None, description="Route 53 health check on its /health.")
     health: str | None = Field(
         default=None, description="Healthy, Unhealthy or Unknown, as Route 53's checkers last saw it."
+    )
+    serves: list[str] = Field(
+        default_factory=list,
+        description="Whom its records answer: continents and countries, default, latency, PRIMARY or SECONDARY.",
     )
 
 

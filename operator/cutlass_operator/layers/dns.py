@@ -144,7 +144,11 @@ class DnsLayer:
         domain = inputs.environment.domain
         if domain is None:
             return None
-        pending = [f"{r.name} ({r.unroutable or 'its API is not ready yet'})" for r in inputs.regions if not r.endpoint]
+        pending = [
+            f"{r.name} ({r.unroutable or 'its API is not ready yet'})"
+            for r in sorted(inputs.regions, key=lambda r: r.name)
+            if not r.endpoint
+        ]
         pending += [
             f"{name} (the spec.api.domainName of {', '.join(owners)}: give each region a name of its own)"
             for name, owners in sorted(_shared_own_names(routed_regions(inputs)).items())
@@ -158,8 +162,13 @@ class DnsLayer:
     def outputs(self, observed: Mapping[str, Observed]) -> dict[str, Any]:
         zone = observed.get(ZONE)
         group = observed.get(RECORDS)
+        serves = _answers_by_check(group.properties["records"] if group is not None else [])
         checks = {
-            key.removeprefix(HEALTH): {"id": found.outputs.get("id"), "status": found.outputs.get("status")}
+            key.removeprefix(HEALTH): {
+                "id": found.outputs.get("id"),
+                "status": found.outputs.get("status"),
+                "serves": serves.get(str(found.outputs.get("id")), []),
+            }
             for key, found in sorted(observed.items())
             if key.startswith(HEALTH)
         }
@@ -227,6 +236,22 @@ def _geo_mapping(domain: Domain, regions: Sequence[RegionRef]) -> list[tuple[str
         if continent is not None:
             claimed.setdefault(continent, region.name)
     return [(name, [continent], []) for continent, name in sorted(claimed.items())]
+
+
+def _answers_by_check(records: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """What each health check's region answers, from the records as Route 53 holds them: `EU`,
+    `country NZ`, `default` (geolocation), `latency`, `PRIMARY` or `SECONDARY`."""
+    answers: dict[str, list[str]] = {}
+    for record in records:
+        location = record.get("geoLocation") or {}
+        if location.get("countryCode") == "*":
+            answer = "default"
+        elif location:
+            answer = location.get("continentCode") or f"country {location.get('countryCode')}"
+        else:
+            answer = record.get("failover") or "latency"
+        answers.setdefault(str(record.get("healthCheckId")), []).append(answer)
+    return {check: sorted(found) for check, found in answers.items()}
 
 
 def _shared_own_names(regions: Sequence[RegionRef]) -> dict[str, list[str]]:

@@ -235,6 +235,7 @@ def dns_status(
                 target=endpoint.target if name in by_name and (endpoint := by_name[name].endpoint) else None,
                 health_check_id=check.get("id"),
                 health=check.get("status"),
+                serves=check.get("serves") or [],
             )
             for name, check in sorted(checks.items())
         ],
