@@ -330,6 +330,26 @@ class TestUpdate:
         assert configuration(lam, before)["MemorySize"] == 256
         assert converged(kinds(), ctx, [function_desired(workspace, env, memorySize=512)]).plan.empty
 
+    def test_a_release_keeps_the_previous_version_to_roll_back_to_and_deletes_older_ones(
+        self, ctx: KindContext, workspace: Workspace, env: Prerequisites, lam: Any, calls: CallLog
+    ) -> None:
+        converged(kinds(), ctx, [function_desired(workspace, env)])
+        released = []
+        for memory in (512, 1024, 2048):
+            before = alias(lam)["FunctionVersion"]
+            converged(kinds(), ctx, [function_desired(workspace, env, memorySize=memory)])
+            released.append((before, alias(lam)["FunctionVersion"]))
+        listed = lam.list_versions_by_function(FunctionName=NAME)["Versions"]
+        previous, current = released[-1]
+        assert [int(before) for before, _ in released] == [1, 2, 3]
+        assert int(current) == 4  # a number is never given twice, though versions 1 and 2 are gone
+        assert sorted((v["Version"] for v in listed if v["Version"].isdigit()), key=int) == [previous, current]
+        assert configuration(lam, previous)["MemorySize"] == 1024  # the rollback target is still there
+        calls.reset()
+
+        assert converged(kinds(), ctx, [function_desired(workspace, env, memorySize=2048)]).plan.empty
+        assert calls.mutating() == {}  # a no-op resync prunes nothing
+
     def test_new_code_is_deployed_in_place_and_released(
         self, ctx: KindContext, workspace: Workspace, env: Prerequisites, lam: Any, calls: CallLog
     ) -> None:

@@ -18,9 +18,11 @@ routed by Route 53 to the closest healthy region.
   regions is one atomic batch and the name never stops resolving.
 - A region's own `api.domainName` gets a single latency record to that region alone.
 
-A region is routed once its API layer is ready and stays routed until it is deleted (readiness of
-a routed region that fails a reconcile is the health checks' business, not the records'): the
-workflow decides that and hands the layer `RegionRef.endpoint`. Records, checks and the zone it
+A region is routed once it is Ready and stays routed until it is deleted (the health of a routed
+region whose reconcile fails is the health checks' business, not the records'): the caller decides
+that and hands the layer `RegionRef.endpoint`. The records of the environment are those whose set
+identifier starts with `cutlass-<env>/`; the zone is listed whole, so records of a name no longer
+wanted are found and removed. Records, checks and the zone it
 created go with the environment; under the Retain policy the zone stays, since recreating it would
 change its name servers.
 """

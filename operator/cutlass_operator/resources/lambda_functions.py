@@ -53,7 +53,11 @@ guarded by the desired `CodeSha256` so that code changed meanwhile by someone el
 UpdateAlias to the new version (CreateAlias if the alias is missing). Provisioned concurrency follows
 the alias to the new version by itself; it is put or deleted only when the requested count differs.
 Tags last, TagResource/UntagResource. Aliases carry a description marking them as the operator's, so
-after a change of `alias` the previous one (and its provisioned concurrency) is removed.
+after a change of `alias` the previous one (and its provisioned concurrency) is removed. A release then
+deletes the older published versions (DeleteFunction with the version as qualifier), keeping the one
+released, the one the alias left (to roll back to) and any an alias points at: without this every
+release would add a version for good, and the account's code storage is finite. A no-op resync
+deletes nothing.
 
 Delete. The alias's provisioned concurrency, then DeleteFunction, which takes the versions and aliases
 with it; a function already gone is fine. The rank (80) deletes functions after the event source
@@ -211,7 +215,11 @@ class FunctionKind(ResourceKind):
             published=released is not None and _release(released) == _release(latest),
             provisionedConcurrency=concurrency,
         )
-        private = {"aliases": {n: _ours(a) for n, a in aliases.items()}}
+        private = {
+            "aliases": {n: _ours(a) for n, a in aliases.items()},
+            "versions": sorted((v for v in versions if v.isdigit()), key=int),
+            "aliasTargets": {str(a.get("FunctionVersion", "")) for a in aliases.values()},
+        }
         outputs = _outputs(latest, alias_name, target or None)
         return Observed(key, self.kind, name, properties, dict(tags), outputs, private)
 
@@ -300,7 +308,7 @@ class FunctionKind(ResourceKind):
                     Architectures=list(props.get("architectures") or have.get("architectures") or ["x86_64"]),
                 )
                 _check_code(self._settle(lam, name, what, "LastUpdateStatus"), props, what)
-            version = observed.outputs.get("version")
+            version = previous = observed.outputs.get("version")
             if differing or code_changed or not have.get("published") or have.get("alias") != alias:
                 # Nothing new to release (a crash before UpdateAlias): Lambda answers with the last version.
                 published = lam.publish_version(FunctionName=name, CodeSha256=str(want["codeSha256"]))
@@ -314,6 +322,7 @@ class FunctionKind(ResourceKind):
                         FunctionName=name, Name=alias, FunctionVersion=version, Description=ALIAS_DESCRIPTION
                     )
                 self._retire_aliases(lam, name, alias, observed)
+                self._prune_versions(lam, name, observed, keep={str(version), str(previous)})
             concurrency = int(props.get("provisionedConcurrency") or 0)
             if concurrency != have.get("provisionedConcurrency"):
                 if concurrency > 0:
@@ -344,6 +353,20 @@ class FunctionKind(ResourceKind):
                     lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier=other)
                 with tolerate_not_found():
                     lam.delete_alias(FunctionName=name, Name=other)
+
+    def _prune_versions(self, lam: LambdaClient, name: str, observed: Observed, keep: set[str]) -> None:
+        """Each release publishes a version and the account's code storage is finite: the versions
+        observed before this release go, but the one released and the one before it (the rollback
+        target) and any an alias points at. Best effort: a version Lambda keeps (something else
+        still refers to it) is left for the next release to try again."""
+        for version in observed.private.get("versions", []):
+            if version in keep or version in observed.private.get("aliasTargets", set()):
+                continue
+            try:
+                lam.delete_function(FunctionName=name, Qualifier=version)
+            except ClientError as exc:
+                if not is_not_found(exc) and error_code(exc) not in BUSY:
+                    raise
 
     # -- delete --------------------------------------------------------------------------------
 
