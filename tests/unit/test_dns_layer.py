@@ -715,7 +715,7 @@ class TestOutputs:
             "records": 5,
             "healthChecks": {
                 "london": {"id": "hc-1", "status": "Healthy", "serves": ["EU", "default"]},
-                "sydney": {"id": "hc-2", "status": "Unhealthy", "serves": ["OC", "country NZ", "country US"]},
+                "sydney": {"id": "hc-2", "status": "Unhealthy", "serves": ["OC", "country NZ", "country US-CA"]},
             },
         }
         assert list(outputs["healthChecks"]) == ["london", "sydney"]

@@ -242,14 +242,17 @@ def _geo_mapping(domain: Domain, regions: Sequence[RegionRef]) -> list[tuple[str
 
 def _answers_by_check(records: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
     """What each health check's region answers, from the records as Route 53 holds them: `EU`,
-    `country NZ`, `default` (geolocation), `latency`, `PRIMARY` or `SECONDARY`."""
+    `country NZ`, `country US-CA`, `default` (geolocation), `latency`, `PRIMARY` or `SECONDARY`."""
     answers: dict[str, list[str]] = {}
     for record in records:
         location = record.get("geoLocation") or {}
         if location.get("countryCode") == "*":
             answer = "default"
+        elif location.get("continentCode"):
+            answer = str(location["continentCode"])
         elif location:
-            answer = location.get("continentCode") or f"country {location.get('countryCode')}"
+            place = "-".join(str(location[f]) for f in ("countryCode", "subdivisionCode") if location.get(f))
+            answer = f"country {place}"
         else:
             answer = record.get("failover") or "latency"
         answers.setdefault(str(record.get("healthCheckId")), []).append(answer)
