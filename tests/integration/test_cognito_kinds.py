@@ -638,9 +638,11 @@ class TestTokens:
     PASSWORD = "Correct-Horse-Battery-9"
     USER = "ada@example.com"
 
-    def test_a_user_of_the_pool_signs_in_and_its_tokens_verify(
-        self, ctx: KindContext, workspace: Workspace, cognito: Any, moto_endpoint: str
-    ) -> None:
+    def signed_in(
+        self, ctx: KindContext, workspace: Workspace, cognito: Any, *attributes: dict[str, str]
+    ) -> tuple[dict[str, Any], str, dict[str, Any]]:
+        """A pool with a password-login client, a user of it, and the user's tokens after signing in:
+        the pool's outputs, the client id and the authentication result."""
         login = client_desired(
             workspace,
             allowedOAuthFlows=[],
@@ -654,18 +656,24 @@ class TestTokens:
         cognito.admin_create_user(
             UserPoolId=pool["id"],
             Username=self.USER,
-            UserAttributes=[{"Name": "email", "Value": self.USER}, {"Name": "email_verified", "Value": "true"}],
+            UserAttributes=[{"Name": "email", "Value": self.USER}, *attributes],
             MessageAction="SUPPRESS",
         )
         cognito.admin_set_user_password(
             UserPoolId=pool["id"], Username=self.USER, Password=self.PASSWORD, Permanent=True
         )
-
-        signed_in = cognito.initiate_auth(
+        signed_in: dict[str, Any] = cognito.initiate_auth(
             ClientId=client_id,
             AuthFlow="USER_PASSWORD_AUTH",
             AuthParameters={"USERNAME": self.USER, "PASSWORD": self.PASSWORD},
         )["AuthenticationResult"]
+        return pool, client_id, signed_in
+
+    def test_a_user_of_the_pool_signs_in_and_its_tokens_verify(
+        self, ctx: KindContext, workspace: Workspace, cognito: Any, moto_endpoint: str
+    ) -> None:
+        verified = {"Name": "email_verified", "Value": "true"}
+        pool, client_id, signed_in = self.signed_in(ctx, workspace, cognito, verified)
 
         jwks = fetch_jwks(emulator_url(pool["jwksUrl"], moto_endpoint))
         with urllib.request.urlopen(
@@ -692,30 +700,8 @@ class TestTokens:
     def test_tokens_that_are_not_the_pools_are_refused(
         self, ctx: KindContext, workspace: Workspace, cognito: Any, moto_endpoint: str
     ) -> None:
-        login = client_desired(
-            workspace,
-            allowedOAuthFlows=[],
-            allowedOAuthScopes=[],
-            allowedOAuthFlowsUserPoolClient=False,
-            callbackUrls=[],
-            logoutUrls=[],
-        )
-        outcome = converged(ctx, [pool_desired(workspace), server_desired(workspace), login])
-        pool, client_id = outputs(outcome, POOL), outputs(outcome, CLIENT)["id"]
-        cognito.admin_create_user(
-            UserPoolId=pool["id"],
-            Username=self.USER,
-            UserAttributes=[{"Name": "email", "Value": self.USER}],
-            MessageAction="SUPPRESS",
-        )
-        cognito.admin_set_user_password(
-            UserPoolId=pool["id"], Username=self.USER, Password=self.PASSWORD, Permanent=True
-        )
-        token = cognito.initiate_auth(
-            ClientId=client_id,
-            AuthFlow="USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": self.USER, "PASSWORD": self.PASSWORD},
-        )["AuthenticationResult"]["IdToken"]
+        pool, client_id, signed_in = self.signed_in(ctx, workspace, cognito)
+        token = signed_in["IdToken"]
         jwks = fetch_jwks(emulator_url(pool["jwksUrl"], moto_endpoint))
         header, payload, signature = token.split(".")
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))

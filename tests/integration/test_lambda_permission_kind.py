@@ -101,6 +101,14 @@ def permission(
     return Desired(key, "lambda.permission", sid, properties, workspace.tags("api", key, sid))
 
 
+def both_routes(workspace: Workspace, account_id: str) -> list[Desired]:
+    """The usage check's route and a second one, each with its statement on the same function."""
+    return [
+        permission(workspace, account_id),
+        permission(workspace, account_id, key=REPORT, route="GET/usage-report"),
+    ]
+
+
 def kinds() -> dict[str, ResourceKind]:
     return {"lambda.permission": PermissionKind(PREFIX, SCOPE)}
 
@@ -191,10 +199,7 @@ class TestSteadyState:
     def test_a_second_reconcile_reads_the_policy_once_and_writes_nothing(
         self, ctx: KindContext, workspace: Workspace, account_id: str, calls: CallLog
     ) -> None:
-        desired = [
-            permission(workspace, account_id),
-            permission(workspace, account_id, key=REPORT, route="GET/usage-report"),
-        ]
+        desired = both_routes(workspace, account_id)
         converged(desired, ctx)
         calls.reset()
 
@@ -304,10 +309,7 @@ class TestDelete:
     def test_destroy_removes_the_statements_and_leaves_the_function(
         self, ctx: KindContext, workspace: Workspace, lam: Any, account_id: str
     ) -> None:
-        desired = [
-            permission(workspace, account_id),
-            permission(workspace, account_id, key=REPORT, route="GET/usage-report"),
-        ]
+        desired = both_routes(workspace, account_id)
         converged(desired, ctx)
 
         outcome = converged(desired, ctx, destroy=True)

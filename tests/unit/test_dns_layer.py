@@ -22,7 +22,8 @@ from cutlass_operator.engine.plan import Action, Change, Plan
 from cutlass_operator.engine.resource import Desired, Observed, Ref
 from cutlass_operator.layers.base import ApiEndpoint, EnvironmentInputs, RegionRef
 from cutlass_operator.layers.dns import DnsLayer, api_endpoint, routed_regions, routing_records
-from cutlass_operator.workflows.environment import apply_environment_report, dns_status, targets_digest
+from cutlass_operator.workflows.dns_status import dns_status, targets_digest
+from cutlass_operator.workflows.environment import apply_environment_report
 from cutlass_operator.workflows.report import LayerReport, Mode, Report
 
 ACCOUNT = "111111111111"

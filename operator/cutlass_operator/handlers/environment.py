@@ -20,13 +20,13 @@ from cutlass_operator.handlers.kube import read_secret
 from cutlass_operator.handlers.outcome import post_events, raise_for
 from cutlass_operator.handlers.runtime import Runtime
 from cutlass_operator.layers.base import RegionRef
+from cutlass_operator.workflows.dns_status import targets_digest
 from cutlass_operator.workflows.environment import (
     DNS,
     apply_environment_report,
     apply_regions_summary,
     run_environment,
     summarise_regions,
-    targets_digest,
 )
 from cutlass_operator.workflows.report import Mode, Phase, Report
 

@@ -207,6 +207,8 @@ DEFAULT_CHECKER_REGIONS = frozenset(
 HEALTHY_SHARE = 0.18
 # Health check settings AWS cannot change after the create.
 FIXED_CHECK_SETTINGS = ("type", "requestInterval", "measureLatency")
+# The same settings, as CreateHealthCheck names them (UpdateHealthCheck takes the others).
+FIXED_CHECK_CONFIG = frozenset({"Type", "RequestInterval", "MeasureLatency"})
 MUTABLE_CHECK_SETTINGS = ("fqdn", "port", "resourcePath", "failureThreshold", "regions", "enableSNI")
 ROUTING = ("geoLocation", "region", "failover")
 GEO_FIELDS = {"continentCode": "ContinentCode", "countryCode": "CountryCode", "subdivisionCode": "SubdivisionCode"}
@@ -765,20 +767,14 @@ class HealthCheckKind(ResourceKind):
             raise TerminalError("ImmutableFieldChanged", f"{what}: {', '.join(fixed)} cannot change in place")
         with _route53_errors(what):
             if any(want[name] != have[name] for name in MUTABLE_CHECK_SETTINGS):
+                # Every mutable setting is sent, the regions too: an update without them may reset them.
+                config: Mapping[str, Any] = _check_config(want)
                 request: dict[str, Any] = {
                     "HealthCheckId": observed.id,
                     "HealthCheckVersion": observed.private["version"],
-                    "FullyQualifiedDomainName": want["fqdn"],
-                    "Port": want["port"],
-                    "ResourcePath": want["resourcePath"],
-                    "FailureThreshold": want["failureThreshold"],
+                    **{name: value for name, value in config.items() if name not in FIXED_CHECK_CONFIG},
                 }
-                if want["type"].startswith("HTTPS"):
-                    request["EnableSNI"] = want["enableSNI"]
-                # Every mutable setting is sent, the regions too: an update without them may reset them.
-                if want["regions"]:
-                    request["Regions"] = want["regions"]
-                elif have["regions"]:
+                if not want["regions"] and have["regions"]:
                     request["ResetElements"] = ["Regions"]
                 answer = r53.update_health_check(**request)["HealthCheck"]
                 observed.private["version"] = answer.get("HealthCheckVersion", observed.private["version"])

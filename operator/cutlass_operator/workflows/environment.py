@@ -11,10 +11,7 @@ the regions' APIs), then the tables, then the bootstrap.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from enum import StrEnum
 from typing import Any
 
@@ -24,7 +21,6 @@ from cutlass_operator.api.common import Condition
 from cutlass_operator.api.environment import (
     CutlassEnvironment,
     DeletionPolicy,
-    DnsRegionStatus,
     DnsStatus,
     Domain,
     EnvironmentStatus,
@@ -45,7 +41,8 @@ from cutlass_operator.layers.data import key_alias
 from cutlass_operator.layers.dns import DnsLayer
 from cutlass_operator.layers.tables import TablesLayer
 from cutlass_operator.resources.errors import aws_errors, is_not_found
-from cutlass_operator.workflows.layers import LayerRun
+from cutlass_operator.workflows.dns_status import dns_status, targets_digest
+from cutlass_operator.workflows.layers import LayerRun, Readiness
 from cutlass_operator.workflows.report import LayerReport, Mode, Report, apply_report, set_ready
 
 ACCOUNT_VERIFIED = "AccountVerified"
@@ -126,7 +123,7 @@ def run_environment(
     return Report(mode, reports, error=first_error, caller_arn=connection.caller_arn)
 
 
-def _readiness(keys: Mapping[str, str | None], inputs: EnvironmentInputs) -> Any:
+def _readiness(keys: Mapping[str, str | None], inputs: EnvironmentInputs) -> Readiness:
     def readiness(layer: Layer[Any], _: LayerReport) -> ReconcileError | None:
         if layer is DNS:
             return DNS.waiting(inputs)
@@ -135,13 +132,6 @@ def _readiness(keys: Mapping[str, str | None], inputs: EnvironmentInputs) -> Any
         return None
 
     return readiness
-
-
-def targets_digest(regions: Sequence[RegionRef]) -> str:
-    """What the environment's last reconcile was given of its regions: when the regions' live set or
-    their API endpoints change, the environment reconciles again (see `follow_regions`)."""
-    text = json.dumps(sorted((asdict(r) for r in regions), key=lambda r: str(r["aws_region"])), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def region_keys(clients: ClientFactory, environment: str, regions: Sequence[RegionRef]) -> dict[str, str | None]:
@@ -207,49 +197,6 @@ def apply_environment_report(
         status.dns = (status.dns or DnsStatus()).model_copy(update={"targets_digest": targets_digest(regions)})
     status.conditions = _regions_condition(status.conditions, status.regions, generation)
     apply_report(status, report, generation, ENVIRONMENT_CONDITIONS, also_required=(ACCOUNT_VERIFIED, REGIONS_READY))
-
-
-def dns_status(
-    report: LayerReport, regions: Sequence[RegionRef], domain: Domain | None, before: DnsStatus | None
-) -> DnsStatus:
-    """The zone, the routed name and each routed region with its check. `routedRegions` changes only
-    when the layer's changes all went through: a deleting region waits until it has left it."""
-    outputs = report.outputs
-    zone = outputs.get("zone") or {}
-    checks: Mapping[str, Mapping[str, Any]] = outputs.get("healthChecks") or {}
-    applied = report.plan.empty if report.result is None else report.result.ok
-    routed = sorted(checks) if applied or before is None else before.routed_regions
-    by_name = {r.name: r for r in regions}
-    return DnsStatus(
-        zone_id=zone.get("id"),
-        zone_name=zone.get("name"),
-        name_servers=zone.get("nameServers") or [],
-        delegation=_delegation(zone) if zone else None,
-        record_name=domain.record_name() if domain else None,
-        policy=domain.routing.policy if domain else None,
-        routed_regions=routed,
-        regions=[
-            DnsRegionStatus(
-                region=name,
-                aws_region=by_name[name].aws_region if name in by_name else "",
-                target=endpoint.target if name in by_name and (endpoint := by_name[name].endpoint) else None,
-                health_check_id=check.get("id"),
-                health=check.get("status"),
-                serves=check.get("serves") or [],
-            )
-            for name, check in sorted(checks.items())
-        ],
-    )
-
-
-def _delegation(zone: Mapping[str, Any]) -> str:
-    name, servers = zone.get("name"), ", ".join(zone.get("nameServers") or [])
-    if not zone.get("managed"):
-        return f"NotRequired: {name} existed before the operator adopted it, with its own delegation"
-    if zone.get("delegated"):
-        return f"Confirmed: the parent zone in this account delegates {name} to {servers}"
-    where = "the parent zone in this account" if zone.get("delegated") is False else "its parent zone"
-    return f"Required: the operator created {name}; add NS records for it naming {servers} in {where}"
 
 
 def apply_regions_summary(status: EnvironmentStatus, regions: RegionsSummary) -> None:
