@@ -28,6 +28,7 @@ from cutlass_operator.workflows.environment import (
     run_environment,
     summarise_regions,
 )
+from cutlass_operator.workflows.fleet import RegionFacts, clashes, environment_problem, environment_regions
 from cutlass_operator.workflows.manifests import ManifestSet
 from cutlass_operator.workflows.region import region_conditions, run_region
 from cutlass_operator.workflows.report import Mode, Phase, Report, apply_report
@@ -59,25 +60,36 @@ class OfflineRun:
 
     def _environment(self, env: CutlassEnvironment) -> bool:
         regions = self.manifests.regions_of(env)
-        refs = [self._ref(r) for r in regions]
+        refused = clashes([self._facts(r) for r in regions])
+        for region in regions:
+            if region.name in refused:
+                self._region_report(env, region, Report(self.mode, error=refused[region.name]))
+        regions = [r for r in regions if r.name not in refused]
+        blocked = environment_problem(env.spec, self._refs(regions)) if self.mode != Mode.DESTROY else None
+        if blocked is not None:  # nothing of the environment is written, its regions' included
+            for region in regions:
+                self._region_report(env, region, Report(self.mode, error=blocked))
+            self._env_status(env, self._report_env(env, Report(self.mode, error=blocked)), [], regions)
+            return False
         if self.mode == Mode.DESTROY:
             # Replicas go before the regions' keys, the lease table and bucket after the regions.
+            refs = self._refs(regions)
             reports = [self._run_env(env, refs, with_bootstrap=False)]
             reports += [self._region(env, r) for r in regions]
             reports.append(self._run_env(env, [], with_bootstrap=True))
             self._env_status(env, reports[-1], refs, regions)
-            return all(r.ok for r in reports)
+            return not refused and all(r.ok for r in reports)
         if self.mode == Mode.PLAN:  # the regions first: DNS plans with their endpoints
             for region in regions:
                 self._region(env, region)
-            refs = [self._ref(r) for r in regions]
+            refs = self._refs(regions)
             self._env_status(env, self._run_env(env, refs), refs, regions)
             return True
         for _ in range(MAX_PASSES):
             # DNS waits until the regions have run once: before, each would look unroutable, and
             # its records would go only to come back.
             known = all(f"CutlassRegion/{r.name}" in self.reports for r in regions)
-            refs = [self._ref(r) for r in regions]
+            refs = self._refs(regions)
             env_report = self._run_env(env, refs, dns=DnsStep.INCLUDED if known else DnsStep.SKIPPED)
             if env_report.caller_arn:
                 for region in regions:
@@ -86,22 +98,37 @@ class OfflineRun:
                         self._region(env, region)
             region_reports = [self.reports[f"CutlassRegion/{r.name}"] for r in regions if env_report.caller_arn]
             if not known and env_report.caller_arn:  # the regions have run: DNS now, on its own
-                refs = [self._ref(r) for r in regions]
+                refs = self._refs(regions)
                 env_report = _joined(env_report, self._run_env(env, refs, dns=DnsStep.ALONE))
                 self.reports[f"CutlassEnvironment/{env.name}"] = env_report
             everything = [env_report, *region_reports]
             if all(r.ok for r in everything) or any(isinstance(r.first_error, TerminalError) for r in everything):
                 break
         self._env_status(env, env_report, refs, regions)
-        return all(r.ok for r in everything)
+        return not refused and all(r.ok for r in everything)
 
-    def _ref(self, region: CutlassRegion) -> RegionRef:
-        """The region as the environment sees it: with its API endpoint once its last run was Ready."""
+    def _facts(self, region: CutlassRegion) -> RegionFacts:
+        """The region as the environment sees it, from this run's last reconcile of it."""
         report = self.reports.get(f"CutlassRegion/{region.name}")
-        api = next((lr.outputs for lr in report.layers if lr.layer == "api"), None) if report and report.ok else None
-        endpoint = api_endpoint(api)
-        why = "" if endpoint else f"{region.name} is not Ready yet" if not api else "it serves no routed name"
-        return RegionRef(region.spec.region, region.spec.aws_region, endpoint, why)
+        api = next((lr.outputs for lr in report.layers if lr.layer == "api"), None) if report else None
+        return RegionFacts(
+            name=region.name,
+            region=region.spec.region,
+            aws_region=region.spec.aws_region,
+            ready=report is not None and report.ok,
+            endpoint=api_endpoint(api),
+            certificate=region.spec.api.certificate_arn is not None,
+        )
+
+    def _refs(self, regions: list[CutlassRegion]) -> list[RegionRef]:
+        # Which regions Route 53 routes now is not known here: a failing region is held, and the
+        # environment reads its records from Route 53 to keep them.
+        return environment_regions([self._facts(r) for r in regions], routed=None)
+
+    def _report_env(self, env: CutlassEnvironment, report: Report) -> Report:
+        self.reports[f"CutlassEnvironment/{env.name}"] = report
+        self._show(f"{self.mode} environment {env.metadata.namespace}/{env.name}", report)
+        return report
 
     def _run_env(
         self,
@@ -120,15 +147,16 @@ class OfflineRun:
             with_bootstrap=with_bootstrap,
             dns=dns,
         )
-        self.reports[f"CutlassEnvironment/{env.name}"] = report
-        self._show(f"{self.mode} environment {env.metadata.namespace}/{env.name}", report)
-        return report
+        return self._report_env(env, report)
 
     def _region(self, env: CutlassEnvironment, region: CutlassRegion) -> Report:
         secret = self.manifests.secret_for(env)
         report = run_region(
             env, region, mode=self.mode, secret=secret, calls=self.calls, progress=self.progress, holder=self.holder
         )
+        return self._region_report(env, region, report)
+
+    def _region_report(self, env: CutlassEnvironment, region: CutlassRegion, report: Report) -> Report:
         self.reports[f"CutlassRegion/{region.name}"] = report
         self._show(f"{self.mode} region {region.metadata.namespace}/{region.name} ({region.spec.aws_region})", report)
         status = RegionStatus(environment=env.name)

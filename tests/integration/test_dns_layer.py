@@ -20,7 +20,7 @@ from cutlass_operator.workflows.environment import apply_environment_report, run
 from cutlass_operator.workflows.manifests import ManifestSet
 from cutlass_operator.workflows.report import Mode, Report
 
-from .accounts import converged_dev, operator_session
+from .accounts import converged_dev, in_account, operator_session
 
 pytestmark = pytest.mark.integration
 
@@ -47,8 +47,7 @@ class Dev:
 
     def refs(self, *names: str) -> list[RegionRef]:
         """The live regions as the operator hands them to the environment (all by default)."""
-        wanted = [r for r in self.manifests.regions if not names or r.spec.region in names]
-        return [self.run._ref(r) for r in wanted]
+        return [r for r in self.run._refs(list(self.manifests.regions)) if not names or r.name in names]
 
     def api(self, region: str) -> dict[str, Any]:
         report = self.run.reports[f"CutlassRegion/dev-{region}"]
@@ -250,3 +249,30 @@ def test_a_parent_zone_in_the_account_that_delegates_confirms_the_delegation(mot
         },
     )
     assert str(delegation()).startswith("Confirmed: the parent zone in this account delegates dev.cutlass.example.com.")
+
+
+def test_a_routed_region_that_fails_its_checks_keeps_its_records_through_cutlass_apply(moto_endpoint: str) -> None:
+    dev = converge("400000000016")
+    records, own, checks = dev.records(), dev.records("api-sydney.dev.cutlass.example.com."), dev.health_checks()
+    # A typo in Sydney: a certificate of another account, refused before the region writes anything.
+    broken = in_account(dev.manifests, dev.account)
+    sydney = next(r for r in broken.regions if r.spec.region == "sydney")
+    wrong = sydney.spec.api.model_copy(
+        update={"certificate_arn": f"{sydney.spec.api.certificate_arn}".replace(dev.account, "999999999999")}
+    )
+    broken.regions[broken.regions.index(sydney)] = sydney.model_copy(
+        update={"spec": sydney.spec.model_copy(update={"api": wrong})}
+    )
+    calls = CallLog()
+    run = OfflineRun(broken, Mode.APPLY, echo=lambda _: None, calls=calls)
+    assert not run.run()
+    error = run.reports["CutlassRegion/dev-sydney"].first_error
+    assert error is not None and error.reason == "CertificateInWrongAccount"
+    assert not [op for op in calls.mutating() if op.startswith("route53:")], calls.mutating()
+    assert (dev.records(), dev.records("api-sydney.dev.cutlass.example.com."), dev.health_checks()) == (
+        records,
+        own,
+        checks,
+    )
+    dns = run.statuses["CutlassEnvironment/dev"]["status"]["dns"]
+    assert dns["routedRegions"] == ["london", "sydney"]

@@ -469,7 +469,7 @@ class TestRouting:
         apigateway = account_session(role_arn).client("apigateway", region_name=aws_region)
         return {d["domainName"] for d in apigateway.get_domain_names()["items"]}
 
-    def test_a_deleting_region_leaves_the_records_before_its_api_goes(
+    def test_a_failing_region_stays_routed_and_a_deleting_one_leaves_the_records_before_its_api_goes(
         self, cluster: Cluster, account_id: str, role_arn: str
     ) -> None:
         namespace = cluster.namespace()
@@ -493,6 +493,31 @@ class TestRouting:
         assert status(ready)["dns"]["routedRegions"] == ["london", "sydney"]
         assert self.records(role_arn) == {"cutlass-dev/london", "cutlass-dev/sydney"}
         assert self.NAME.rstrip(".") in self.api_domains(role_arn, SYDNEY)
+
+        # A typo in a routed region (a certificate of another account) fails that region, before any
+        # write, and leaves it routed: its health check, not its spec, decides whether it answers.
+        good = cluster.get(REGIONS, namespace, "dev-sydney")
+        assert good is not None
+        cluster.patch_spec(
+            REGIONS,
+            namespace,
+            "dev-sydney",
+            {"api": {"certificateArn": f"arn:aws:acm:{SYDNEY}:{WRONG_ACCOUNT}:certificate/x"}},
+        )
+        failed = cluster.wait_for(REGIONS, namespace, "dev-sydney", phase("Failed"), until="Failed")
+        assert conditions(failed)["Synced"]["reason"] == "CertificateInWrongAccount"
+        checks = {"routing": {"policy": "latency", "healthCheck": {"failureThreshold": 4}}}
+        generation = cluster.patch_spec(ENVIRONMENTS, namespace, "dev", {"domain": checks})["metadata"]["generation"]
+        cluster.wait_for(
+            ENVIRONMENTS,
+            namespace,
+            "dev",
+            lambda env: status(env).get("observedGeneration") == generation,
+            until="reconciled with the failing region",
+        )
+        assert self.records(role_arn) == {"cutlass-dev/london", "cutlass-dev/sydney"}
+        cluster.patch_spec(REGIONS, namespace, "dev-sydney", {"api": good["spec"]["api"]})
+        cluster.wait_for(REGIONS, namespace, "dev-sydney", region_ready, until="Ready again")
 
         cluster.delete(REGIONS, namespace, "dev-sydney")
         reasons: set[str] = set()

@@ -570,8 +570,6 @@ class TestRecordSetGroup:
     def test_a_record_of_ours_added_by_hand_is_removed_alone(
         self, ctx: KindContext, workspace: Workspace, r53: Any, calls: CallLog
     ) -> None:
-        # (Putting back a record deleted by hand cannot be shown in moto: it refuses a CREATE identical to
-        # an earlier one of the zone's history while any record sorts after it; AWS accepts it.)
         first = converged(ctx, dns_stack(workspace, geolocation()))
         zone_id = outputs(first, ZONE)["id"]
         stray = {

@@ -98,6 +98,8 @@ K8S_CIDR_LIBRARY: dict[str, Callable[..., Any]] = {
     "containsCIDR": _cel_contains_cidr,
     "masked": _cel_masked,
     "prefixLength": _cel_prefix_length,
+    # From the Kubernetes strings extension library, which the API server's CEL also has.
+    "lowerAscii": lambda value: celtypes.StringType(str(value).lower()),
 }
 
 
@@ -438,7 +440,7 @@ def test_maps_and_free_form_fields() -> None:
     for kind in CRDS:
         tags = node_at(kind, "spec", "tags")
         assert tags["type"] == "object"
-        assert tags["additionalProperties"] == {"type": "string"}
+        assert tags["additionalProperties"] == {"type": "string", "maxLength": 256}
         outputs = node_at(kind, "status", "outputs")
         assert outputs["type"] == "object"
         assert outputs["x-kubernetes-preserve-unknown-fields"] is True
@@ -584,7 +586,7 @@ def test_what_the_network_rules_iterate_is_bounded(path: tuple[str, ...], keywor
 
 def test_every_rule_has_a_message_naming_a_spec_field() -> None:
     rules = [rule for kind, _, node in ALL_NODES for rule in node.get("x-kubernetes-validations", [])]
-    assert len(rules) == 24
+    assert len(rules) == 38
     for rule in rules:
         assert re.match(r"^spec\.[a-zA-Z.]+", rule["message"]), rule
         assert rule.get("reason", "FieldValueInvalid") in {
@@ -668,7 +670,11 @@ BAD_NETWORKS = [
     ),
     pytest.param(
         {"vpcCidr": "10.0.0.0/29", "publicSubnetCidrs": ["10.0.0.0/30"], "privateSubnetCidrs": ["10.0.0.4/30"]},
-        [(".spec.network.vpcCidr", VPC_PREFIX)],
+        [
+            (".spec.network.vpcCidr", VPC_PREFIX),
+            (".spec.network.publicSubnetCidrs[0]", "spec.network.publicSubnetCidrs: a subnet's prefix"),
+            (".spec.network.privateSubnetCidrs[0]", "spec.network.privateSubnetCidrs: a subnet's prefix"),
+        ],
         id="vpc-too-small",
     ),
     pytest.param(
@@ -680,6 +686,16 @@ BAD_NETWORKS = [
         {"privateSubnetCidrs": ["10.0.3.1/24", "10.0.4.0/24"]},
         [(".spec.network.privateSubnetCidrs[0]", f"spec.network.privateSubnetCidrs {CIDR_FORM}, e.g. 10.0.3.0/24")],
         id="subnet-host-bits-set",
+    ),
+    pytest.param(
+        {"privateSubnetCidrs": ["10.0.3.0/29", "10.0.4.0/24"]},
+        [(".spec.network.privateSubnetCidrs[0]", "spec.network.privateSubnetCidrs: a subnet's prefix must be between")],
+        id="subnet-smaller-than-aws-takes",
+    ),
+    pytest.param(
+        {"availabilityZones": ["eu-west-1a", "eu-west-2b"]},
+        [(".spec.network.availabilityZones", "spec.network.availabilityZones: every zone must be one of")],
+        id="zone-of-another-region",
     ),
 ]
 
@@ -703,8 +719,8 @@ GOOD_NETWORKS = [
     pytest.param({"availabilityZones": ["eu-west-2a", "eu-west-2b", "eu-west-2c"]}, id="spare-zone"),
     pytest.param({"availabilityZones": []}, id="empty-zones-mean-default"),
     pytest.param(
-        {"vpcCidr": "10.0.0.0/28", "publicSubnetCidrs": ["10.0.0.0/29"], "privateSubnetCidrs": ["10.0.0.8/29"]},
-        id="smallest-vpc-adjacent-subnets",
+        {"vpcCidr": "10.0.0.0/27", "publicSubnetCidrs": ["10.0.0.0/28"], "privateSubnetCidrs": ["10.0.0.16/28"]},
+        id="smallest-subnets-adjacent",
     ),
     pytest.param(
         {"vpcCidr": "172.16.0.0/16", "publicSubnetCidrs": ["172.16.0.0/17"], "privateSubnetCidrs": ["172.16.128.0/17"]},
@@ -915,6 +931,61 @@ def test_a_domain_may_be_added_and_its_routing_changed() -> None:
     assert admit("CutlassEnvironment", changed, old_spec=domain_with()) == []
 
 
+# --- CEL rules: tags and callback URLs, as AWS takes them ---------------------------------------
+
+OWN_TAGS = "Name, Environment, Region, Workspace, Account and cutlass.tech/* are the tags the operator sets"
+BAD_TAGS = [
+    pytest.param({"aws:team": "core"}, "the aws: prefix is reserved", id="aws-prefix"),
+    pytest.param({"AWS:cost": "x"}, "the aws: prefix is reserved", id="aws-prefix-any-case"),
+    pytest.param({"Name": "mine"}, OWN_TAGS, id="operators-name-tag"),
+    pytest.param({"cutlass.tech/owner": "me"}, OWN_TAGS, id="operators-prefix"),
+    pytest.param({"k" * 129: "v"}, "AWS takes tag keys of 1-128", id="key-too-long"),
+    pytest.param({"": "v"}, "AWS takes tag keys of 1-128", id="empty-key"),
+    pytest.param({"team": "a,b"}, "AWS takes tag values", id="comma-in-value"),
+    pytest.param({"team#1": "core"}, "AWS takes tag keys", id="hash-in-key"),
+]
+
+
+@pytest.mark.parametrize(("tags", "expected"), BAD_TAGS)
+@pytest.mark.parametrize("kind", ["CutlassEnvironment", "CutlassRegion"])
+def test_tags_aws_refuses_are_refused_by_the_crd_and_the_model(kind: str, tags: dict[str, str], expected: str) -> None:
+    spec = {**(SEED_ENVIRONMENT if kind == "CutlassEnvironment" else SEED_REGION), "tags": tags}
+    assert_violations(admit(kind, spec), [(".spec.tags", f"spec.tags: {expected}")])
+    model = CutlassEnvironmentSpec if kind == "CutlassEnvironment" else CutlassRegionSpec
+    with pytest.raises(ValidationError, match="tag"):
+        model.model_validate(spec)
+
+
+def test_tags_aws_takes_pass_both() -> None:
+    tags = {"team": "core", "cost-centre": "R&D 42".replace("&", "+"), "Équipe": "données", "k" * 128: "v" * 256}
+    for kind, seed in (("CutlassEnvironment", SEED_ENVIRONMENT), ("CutlassRegion", SEED_REGION)):
+        assert admit(kind, {**seed, "tags": tags}) == []
+    CutlassEnvironmentSpec.model_validate({**SEED_ENVIRONMENT, "tags": tags})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("http://app.example.com/callback", id="http-not-localhost"),
+        pytest.param("https://app.example.com/callback#done", id="fragment"),
+        pytest.param("app.example.com/callback", id="not-absolute"),
+        pytest.param("http://localhost.example.com/cb", id="localhost-lookalike"),
+    ],
+)
+def test_callback_urls_cognito_refuses_are_refused_by_the_crd_and_the_model(url: str) -> None:
+    spec = environment_with(api={"callbackUrls": ["https://ok.example.com/cb", url]})
+    assert_violations(admit("CutlassEnvironment", spec), [(".spec.api.callbackUrls[1]", "spec.api.callbackUrls:")])
+    with pytest.raises(ValidationError, match="Cognito"):
+        CutlassEnvironmentSpec.model_validate(spec)
+
+
+def test_callback_urls_cognito_takes_pass_both() -> None:
+    urls = ["https://app.example.com/cb?x=1", "http://localhost:8080/callback", "http://localhost", "myapp://signed-in"]
+    spec = environment_with(api={"callbackUrls": urls})
+    assert admit("CutlassEnvironment", spec) == []
+    CutlassEnvironmentSpec.model_validate(spec)
+
+
 # --- CEL rules: immutable fields ----------------------------------------------------------------
 
 
@@ -941,6 +1012,20 @@ def test_a_domain_may_be_added_and_its_routing_changed() -> None:
             region_with(vpcCidr="10.1.0.0/16", publicSubnetCidrs=["10.1.1.0/24"], privateSubnetCidrs=["10.1.3.0/24"]),
             (".spec.network.vpcCidr", "spec.network.vpcCidr is immutable: a VPC cannot be re-addressed"),
             id="vpc-cidr",
+        ),
+        pytest.param(
+            "CutlassRegion",
+            SEED_REGION,
+            {**SEED_REGION, "region": "paris"},
+            (".spec.region", "spec.region is immutable: it names every resource of the region"),
+            id="region-name",
+        ),
+        pytest.param(
+            "CutlassRegion",
+            SEED_REGION,
+            {**SEED_REGION, "environmentRef": {"name": "staging"}},
+            (".spec.environmentRef", "spec.environmentRef is immutable"),
+            id="environment-ref",
         ),
     ],
 )

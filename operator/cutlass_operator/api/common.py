@@ -6,10 +6,11 @@ generation the status describes, a one-word phase, the outputs a user needs and 
 
 from __future__ import annotations
 
+import unicodedata
 from enum import StrEnum
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 GROUP: Final = "cutlass.tech"
@@ -20,6 +21,48 @@ API_VERSION: Final = "cutlass.tech/v1alpha1"
 
 AWS_REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-\d$"
 NAME_PATTERN = r"^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$"
+
+
+# Tags as the strictest service the operator tags accepts them (Cognito, API Gateway, Lambda and
+# DynamoDB share these rules; EC2 alone is laxer): keys of 1-128 and values of up to 256 letters,
+# digits, separators and `_.:/=+-@`, no key under AWS's reserved `aws:`, and 50 on a resource.
+TAG_KEY_MAX = 128
+TAG_VALUE_MAX = 256
+TAG_PUNCTUATION = "_.:/=+-@"
+# The operator's own tags: a user's tag of one of these names would be overwritten, or change identity.
+OWN_TAG_KEYS = ("Name", "Environment", "Region", "Workspace", "Account")
+OWN_TAG_PREFIX = "cutlass.tech/"
+MAX_USER_TAGS = 40  # AWS takes 50 tags on a resource, and the operator puts 10 of its own
+
+
+def _tag_text_ok(text: str) -> bool:
+    return all(c in TAG_PUNCTUATION or unicodedata.category(c)[0] in "LNZ" for c in text)
+
+
+def _aws_tags(tags: dict[str, str]) -> dict[str, str]:
+    for key, value in tags.items():
+        if not 1 <= len(key) <= TAG_KEY_MAX or not _tag_text_ok(key):
+            raise ValueError(
+                f"tag key {key!r}: AWS takes 1 to {TAG_KEY_MAX} letters, digits, spaces and {TAG_PUNCTUATION}"
+            )
+        if key.lower().startswith("aws:"):
+            raise ValueError(f"tag key {key!r}: the aws: prefix is reserved for AWS's own tags")
+        if key in OWN_TAG_KEYS or key.startswith(OWN_TAG_PREFIX):
+            raise ValueError(
+                f"tag key {key!r} is one the operator sets itself ({', '.join(OWN_TAG_KEYS)}, {OWN_TAG_PREFIX}*)"
+            )
+        if len(value) > TAG_VALUE_MAX or not _tag_text_ok(value):
+            raise ValueError(
+                f"tag {key!r}: AWS takes values of up to {TAG_VALUE_MAX} letters, digits, spaces and {TAG_PUNCTUATION}"
+            )
+    return tags
+
+
+UserTags = Annotated[
+    dict[str, Annotated[str, Field(max_length=TAG_VALUE_MAX)]],
+    Field(max_length=MAX_USER_TAGS),
+    AfterValidator(_aws_tags),
+]
 
 
 class CamelModel(BaseModel):

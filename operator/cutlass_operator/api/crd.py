@@ -26,8 +26,17 @@ import yaml
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 
-from cutlass_operator.api.common import GROUP, VERSION
+from cutlass_operator.api.common import (
+    GROUP,
+    OWN_TAG_KEYS,
+    OWN_TAG_PREFIX,
+    TAG_KEY_MAX,
+    TAG_PUNCTUATION,
+    TAG_VALUE_MAX,
+    VERSION,
+)
 from cutlass_operator.api.environment import CutlassEnvironmentSpec, EnvironmentStatus
+from cutlass_operator.api.gateway import CALLBACK_FORM, LOCALHOST_HTTP
 from cutlass_operator.api.region import CutlassRegionSpec, RegionStatus
 
 Schema = dict[str, Any]
@@ -261,6 +270,39 @@ _VPC_PREFIX = Rule(
 )
 
 
+def _subnet_prefix(tier: str) -> Rule:
+    return Rule(
+        "!isCIDR(self) || (cidr(self).prefixLength() >= 16 && cidr(self).prefixLength() <= 28)",
+        f"spec.network.{tier}: a subnet's prefix must be between /16 and /28, as AWS requires",
+    )
+
+
+_TAG_TEXT = "[\\p{L}\\p{Z}\\p{N}" + TAG_PUNCTUATION.replace("-", "\\-") + "]"
+
+
+def _tag_rules(kind: str) -> tuple[Rule, ...]:
+    own = ", ".join(f"'{key}'" for key in OWN_TAG_KEYS)
+    return (
+        Rule(
+            f"self.all(k, size(k) >= 1 && size(k) <= {TAG_KEY_MAX} && k.matches(r'^{_TAG_TEXT}+$'))",
+            f"spec.tags: AWS takes tag keys of 1-{TAG_KEY_MAX} letters, digits, spaces and {TAG_PUNCTUATION}",
+        ),
+        Rule(
+            f"self.all(k, self[k].matches(r'^{_TAG_TEXT}*$'))",
+            f"spec.tags: AWS takes tag values of up to {TAG_VALUE_MAX} letters, digits, spaces and {TAG_PUNCTUATION}",
+        ),
+        Rule(
+            "self.all(k, !k.matches('^[aA][wW][sS]:'))",
+            "spec.tags: the aws: prefix is reserved for AWS's own tags",
+        ),
+        Rule(
+            f"self.all(k, !(k in [{own}]) && !k.startsWith('{OWN_TAG_PREFIX}'))",
+            f"spec.tags: {', '.join(OWN_TAG_KEYS)} and {OWN_TAG_PREFIX}* are the tags the operator sets on "
+            f"every resource of the {kind}; name yours otherwise",
+        ),
+    )
+
+
 def _required_with_source(source: str, field_name: str, advice: str) -> Rule:
     return Rule(
         f"!has(self.source) || self.source != '{source}' || has(self.{field_name})",
@@ -297,6 +339,15 @@ ENVIRONMENT = KindSpec(
             _immutable(
                 "spec.accountId",
                 "an environment is one AWS account; create a new CutlassEnvironment for another account",
+            ),
+        ),
+        "spec.tags": _tag_rules("environment"),
+        "spec.api.callbackUrls[]": (
+            Rule(
+                f"self.matches(r'{CALLBACK_FORM}') && "
+                f"(!self.lowerAscii().startsWith('http://') || self.matches(r'{LOCALHOST_HTTP}'))",
+                "spec.api.callbackUrls: Cognito takes absolute URLs without a #fragment, https (plain http only "
+                "for http://localhost) or an app's own scheme (myapp://signed-in)",
             ),
         ),
         "spec.credentials": (
@@ -384,6 +435,22 @@ REGION = KindSpec(
     ),
     rules={
         "spec.awsRegion": (_immutable("spec.awsRegion", "create a new CutlassRegion for another AWS region"),),
+        "spec.region": (
+            _immutable("spec.region", "it names every resource of the region; create a new CutlassRegion instead"),
+        ),
+        "spec.environmentRef": (
+            _immutable("spec.environmentRef", "a region's resources belong to its environment's account"),
+        ),
+        "spec.tags": _tag_rules("region"),
+        "spec": (
+            Rule(
+                "!has(self.network.availabilityZones) || "
+                "self.network.availabilityZones.all(z, z.startsWith(self.awsRegion + '-') || "
+                "(z.startsWith(self.awsRegion) && size(z) == size(self.awsRegion) + 1))",
+                "spec.network.availabilityZones: every zone must be one of spec.awsRegion's (eu-west-2a, ...)",
+                field_path=".network.availabilityZones",
+            ),
+        ),
         "spec.api": (
             Rule(
                 "!has(self.domainName) || has(self.certificateArn)",
@@ -401,8 +468,14 @@ REGION = KindSpec(
                 "a VPC cannot be re-addressed; create a new CutlassRegion for a new range",
             ),
         ),
-        "spec.network.publicSubnetCidrs[]": (_cidr_form("spec.network.publicSubnetCidrs", "10.0.1.0/24"),),
-        "spec.network.privateSubnetCidrs[]": (_cidr_form("spec.network.privateSubnetCidrs", "10.0.3.0/24"),),
+        "spec.network.publicSubnetCidrs[]": (
+            _cidr_form("spec.network.publicSubnetCidrs", "10.0.1.0/24"),
+            _subnet_prefix("publicSubnetCidrs"),
+        ),
+        "spec.network.privateSubnetCidrs[]": (
+            _cidr_form("spec.network.privateSubnetCidrs", "10.0.3.0/24"),
+            _subnet_prefix("privateSubnetCidrs"),
+        ),
         "spec.network": (
             _subnets_inside_vpc("publicSubnetCidrs"),
             _subnets_inside_vpc("privateSubnetCidrs"),

@@ -19,6 +19,7 @@ from cutlass_operator.api.common import (
     CommonStatus,
     ObjectMeta,
     StatusModel,
+    UserTags,
 )
 from cutlass_operator.api.gateway import ApiSettings
 from cutlass_operator.api.routing import Policy, Routing
@@ -220,7 +221,14 @@ class CutlassEnvironmentSpec(CamelModel):
     data: Data = Field(default_factory=Data, description="Global tables settings.")
     notifications: Notifications = Field(default_factory=Notifications, description="Threshold alert emails.")
     api: ApiSettings = Field(default_factory=ApiSettings, description="Usage plans, tenants' API keys, throttling.")
-    tags: dict[str, str] = Field(default_factory=dict, description="Extra tags on every resource.")
+    tags: UserTags = Field(
+        default_factory=dict,
+        description=(
+            "Extra tags on every resource, as AWS takes them: keys of 1-128 and values of up to 256 letters, digits, "
+            "spaces and _.:/=+-@, no aws: prefix, none of the operator's own (Name, Environment, Region, "
+            "Workspace, Account, cutlass.tech/*); at most 40 on the environment and region together."
+        ),
+    )
 
     @model_validator(mode="after")
     def _someone_sends_the_alerts(self) -> CutlassEnvironmentSpec:

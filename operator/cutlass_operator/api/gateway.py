@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from cutlass_operator.api.common import CamelModel
 
 PlanName = Literal["basic", "premium", "enterprise"]
+
+# Cognito's rule for a redirect URI: absolute, no fragment, HTTPS except http://localhost (for
+# testing); an app's own scheme (myapp://signed-in) is fine. Shared with the CRD's CEL rule.
+CALLBACK_FORM = r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^#\s]+$"
+LOCALHOST_HTTP = r"^http://localhost(:[0-9]{1,5})?(/[^#\s]*)?$"
+
+
+def _callback_url(url: str) -> str:
+    if not re.match(CALLBACK_FORM, url):
+        raise ValueError(f"{url!r}: Cognito takes an absolute URL (scheme://...) without a #fragment")
+    if url.lower().startswith("http://") and not re.match(LOCALHOST_HTTP, url):
+        raise ValueError(f"{url!r}: Cognito takes plain http only for http://localhost; use https://")
+    return url
+
+
+CallbackUrl = Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_callback_url)]
 
 
 class Throttling(CamelModel):
@@ -53,10 +70,13 @@ class ApiSettings(CamelModel):
 
     usage_plans: UsagePlans = Field(default_factory=UsagePlans, description="Overrides of the plans' limits.")
     tenants: list[Tenant] = Field(default_factory=list, description="Tenants given an API key in their plan.")
-    callback_urls: list[str] = Field(
+    callback_urls: list[CallbackUrl] = Field(
         default_factory=lambda: ["http://localhost:8080/callback"],
         max_length=100,
-        description="Where the hosted sign-in may send people back (the users' app client's callback URLs).",
+        description=(
+            "Where the hosted sign-in may send people back (the users' app client's callback URLs): absolute, "
+            "no #fragment, https (plain http only for localhost) or an app's own scheme."
+        ),
     )
     throttling: Throttling | None = Field(
         default=None, description="The stages' throttling (default 500 rps, burst 1000); a region may override it."

@@ -21,6 +21,7 @@ from cutlass_operator.api.common import (
     CamelModel,
     CommonStatus,
     ObjectMeta,
+    UserTags,
 )
 from cutlass_operator.api.environment import TierSettings
 from cutlass_operator.api.gateway import Throttling
@@ -30,7 +31,8 @@ CIDR_PATTERN = r"^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$"
 # Length bounds are not cosmetic: the API server estimates the cost of every CEL rule from the
 # largest value a field can hold, and the subnet rules iterate these strings and lists.
 Cidr = Annotated[str, Field(pattern=CIDR_PATTERN, max_length=18)]
-ZoneName = Annotated[str, Field(min_length=1, max_length=32)]
+# A zone of the region (eu-west-2a) or one of its Local Zones (us-west-2-lax-1a).
+ZoneName = Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d([a-z]|-[a-z0-9-]*[a-z])$", max_length=32)]
 
 
 class NatMode(StrEnum):
@@ -109,6 +111,8 @@ class Network(CamelModel):
         ):
             for cidr in cidrs:
                 net = _network(f"network.{field}", cidr)
+                if not 16 <= net.prefixlen <= 28:
+                    raise ValueError(f"network.{field}: {cidr}: AWS takes subnets from /16 to /28")
                 if not net.subnet_of(vpc):
                     raise ValueError(f"network.{field}: {cidr} is not inside the VPC CIDR {self.vpc_cidr}")
                 subnets.append((cidr, net))
@@ -171,7 +175,25 @@ class CutlassRegionSpec(CamelModel):
         default_factory=TierSettings, description="Overrides of the environment's settings for this region."
     )
     api: Api = Field(default_factory=Api, description="API stage and custom domain.")
-    tags: dict[str, str] = Field(default_factory=dict, description="Extra tags on this region's resources.")
+    tags: UserTags = Field(
+        default_factory=dict,
+        description=(
+            "Extra tags on this region's resources, as AWS takes them: keys of 1-128 and values of up to "
+            "256 letters, digits, "
+            "spaces and _.:/=+-@, no aws: prefix, none of the operator's own (Name, Environment, Region, "
+            "Workspace, Account, cutlass.tech/*); at most 40 on the environment and region together."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _zones_in_the_region(self) -> CutlassRegionSpec:
+        foreign = [z for z in self.network.availability_zones if not z.startswith(f"{self.aws_region}")]
+        if foreign:
+            raise ValueError(
+                f"network.availabilityZones: {', '.join(foreign)} not in {self.aws_region}: list zones of the "
+                f"region's own ({self.aws_region}a, {self.aws_region}b, ...)"
+            )
+        return self
 
     def availability_zones(self) -> list[str]:
         count = max(len(self.network.public_subnet_cidrs), len(self.network.private_subnet_cidrs))

@@ -15,6 +15,7 @@ from cutlass_operator.emulator.lambda_concurrency import install_provisioned_con
 from cutlass_operator.emulator.lambda_runner import install_lambda_runner
 from cutlass_operator.emulator.lambda_updates import install_configuration_updates
 from cutlass_operator.emulator.lambda_versions import install_version_numbers
+from cutlass_operator.emulator.route53_gaps import install_route53_gaps
 from cutlass_operator.emulator.s3_tls import install_secure_transport
 
 # moto accepts any keys; these only have to look like keys to botocore.
@@ -39,6 +40,7 @@ def aws_emulator(port: int | None = None) -> Iterator[str]:
     install_configuration_updates()  # moto's UpdateFunctionConfiguration drops the key and tracing
     install_version_numbers()  # moto reuses a deleted version's number
     install_cognito_gaps()  # moto's Cognito lacks tagging and resource-server updates
+    install_route53_gaps()  # moto's Route 53 judges record changes by history and ignores CallerReference
     install_secure_transport()  # bucket policies judged as for AWS's HTTPS endpoint (TLS-only policies)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port or free_port(), verbose=False)
     server.start()

@@ -15,7 +15,7 @@ from cutlass_operator.api.common import GROUP, VERSION, explain
 from cutlass_operator.api.environment import CredentialsSource, CutlassEnvironment, Domain, EnvironmentStatus
 from cutlass_operator.aws.calls import CallLog
 from cutlass_operator.engine.errors import TerminalError
-from cutlass_operator.handlers.indexes import EnvKey, live_regions, regions_index, regions_of
+from cutlass_operator.handlers.indexes import EnvKey, region_facts, regions_index, regions_of
 from cutlass_operator.handlers.kube import read_secret
 from cutlass_operator.handlers.outcome import post_events, raise_for
 from cutlass_operator.handlers.runtime import Runtime
@@ -28,6 +28,7 @@ from cutlass_operator.workflows.environment import (
     run_environment,
     summarise_regions,
 )
+from cutlass_operator.workflows.fleet import environment_regions
 from cutlass_operator.workflows.report import Mode, Phase, Report
 
 PLURAL = "cutlassenvironments"
@@ -110,7 +111,7 @@ def register_environment_handlers(registry: kopf.OperatorRegistry, runtime: Runt
 def _live(body: kopf.Body, index: kopf.Index[EnvKey, Any]) -> list[RegionRef]:
     dns: dict[str, Any] = dict(body.status).get("dns") or {}
     routed = dns.get("routedRegions") or []
-    return live_regions(index, body.metadata.namespace or "", body.metadata.name, routed)
+    return environment_regions(region_facts(index, body.metadata.namespace or "", body.metadata.name), routed)
 
 
 async def _run(

@@ -4,29 +4,16 @@ environments count their regions, without an extra API call or a blind poll."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection
-from dataclasses import dataclass
 from typing import Any
 
 import kopf
 
 from cutlass_operator.api.common import GROUP, VERSION
 from cutlass_operator.engine.conditions import READY
-from cutlass_operator.layers.base import ApiEndpoint, RegionRef
 from cutlass_operator.layers.dns import api_endpoint
+from cutlass_operator.workflows.fleet import RegionFacts
 
 EnvKey = tuple[str, str]
-
-
-@dataclass(frozen=True)
-class RegionEntry:
-    name: str
-    ready: bool
-    region: str
-    aws_region: str
-    deleting: bool
-    endpoint: ApiEndpoint | None = None  # from its API layer's outputs
-    certificate: bool = False  # it can serve the environment's routed name
 
 
 def register_indexes(registry: kopf.OperatorRegistry) -> None:
@@ -37,9 +24,9 @@ def register_indexes(registry: kopf.OperatorRegistry) -> None:
     @kopf.index(GROUP, VERSION, "cutlassregions", registry=registry, id="cutlass_regions")
     def cutlass_regions(
         namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, **_: Any
-    ) -> dict[EnvKey, RegionEntry]:
+    ) -> dict[EnvKey, RegionFacts]:
         env = spec.get("environmentRef", {}).get("name", "")
-        entry = RegionEntry(
+        entry = RegionFacts(
             name=name,
             ready=is_ready(status, meta.get("generation")),
             region=spec.get("region", ""),
@@ -47,6 +34,7 @@ def register_indexes(registry: kopf.OperatorRegistry) -> None:
             deleting=bool(meta.get("deletionTimestamp")),
             endpoint=api_endpoint((status.get("outputs") or {}).get("api")),
             certificate=bool(spec.get("api", {}).get("certificateArn")),
+            created=str(meta.get("creationTimestamp") or ""),
         )
         return {(namespace or "", env): entry}
 
@@ -74,21 +62,8 @@ def regions_of(index: kopf.Index[EnvKey, Any], namespace: str, name: str) -> dic
     return {entry.name: entry.ready for entry in index.get((namespace, name), [])}
 
 
-def live_regions(
-    index: kopf.Index[EnvKey, Any], namespace: str, name: str, routed: Collection[str] = ()
-) -> list[RegionRef]:
-    """The regions the environment's tables replicate to: those not being deleted. Each has its API
-    endpoint when DNS is to route to it: once it is Ready, and from then on while it is `routed`
-    (a routed region whose reconcile fails stays in the records: its health check judges it)."""
-    entries = [e for e in index.get((namespace, name), []) if not e.deleting]
-    return sorted({_ref(e, routed) for e in entries}, key=lambda r: r.aws_region)
-
-
-def _ref(entry: RegionEntry, routed: Collection[str]) -> RegionRef:
-    if entry.endpoint is not None and (entry.ready or entry.region in routed):
-        return RegionRef(entry.region, entry.aws_region, entry.endpoint)
-    why = "no spec.api.certificateArn, so it cannot serve the routed name" if not entry.certificate else ""
-    return RegionRef(entry.region, entry.aws_region, None, why or f"{entry.name} is not Ready yet")
+def region_facts(index: kopf.Index[EnvKey, Any], namespace: str, name: str) -> list[RegionFacts]:
+    return list(index.get((namespace, name), []))
 
 
 def environments_index(handler_kwargs: dict[str, Any]) -> kopf.Index[EnvKey, Any]:

@@ -15,11 +15,19 @@ from cutlass_operator.api.environment import CredentialsSource, CutlassEnvironme
 from cutlass_operator.api.region import CutlassRegion, RegionStatus
 from cutlass_operator.aws.calls import CallLog
 from cutlass_operator.engine.errors import RetryableError, TerminalError
-from cutlass_operator.handlers.indexes import EnvKey, condition_true, environments_index, lookup_environment
+from cutlass_operator.handlers.indexes import (
+    EnvKey,
+    condition_true,
+    environments_index,
+    lookup_environment,
+    region_facts,
+    regions_index,
+)
 from cutlass_operator.handlers.kube import read_secret
 from cutlass_operator.handlers.outcome import post_events, raise_for
 from cutlass_operator.handlers.runtime import Runtime
 from cutlass_operator.workflows.environment import ACCOUNT_VERIFIED
+from cutlass_operator.workflows.fleet import clashes, environment_problem, environment_regions
 from cutlass_operator.workflows.region import region_conditions, run_region
 from cutlass_operator.workflows.report import Mode, Phase, Report, apply_report
 
@@ -34,7 +42,7 @@ def register_region_handlers(registry: kopf.OperatorRegistry, runtime: Runtime) 
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, field="spec")
     async def reconcile_region(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
-        report = await _run(body, memo, environments_index(kwargs), Mode.APPLY, runtime)
+        report = await _run(body, memo, kwargs, Mode.APPLY, runtime)
         _write_status(body, patch, report)
         post_events(body, report)
         raise_for(report, config.retry_seconds)
@@ -49,7 +57,7 @@ def register_region_handlers(registry: kopf.OperatorRegistry, runtime: Runtime) 
     )
     async def resync_region(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
         """Drift detection: the same reconcile; a steady state reads AWS and writes nothing."""
-        report = await _run(body, memo, environments_index(kwargs), Mode.APPLY, runtime, resync=True)
+        report = await _run(body, memo, kwargs, Mode.APPLY, runtime, resync=True)
         _write_status(body, patch, report)
         if report.plan_summary().changes:
             post_events(body, report)
@@ -62,7 +70,7 @@ def register_region_handlers(registry: kopf.OperatorRegistry, runtime: Runtime) 
             _write_status(body, patch, Report(Mode.DESTROY, error=routed))
             patch.status["phase"] = Phase.DELETING.value
             raise kopf.TemporaryError(f"{routed.reason}: {routed.message}", delay=config.retry_seconds)
-        report = await _run(body, memo, environments_index(kwargs), Mode.DESTROY, runtime)
+        report = await _run(body, memo, kwargs, Mode.DESTROY, runtime)
         post_events(body, report)
         error = report.first_error
         if error is not None:  # never drop the finalizer while AWS still holds resources
@@ -73,7 +81,7 @@ def register_region_handlers(registry: kopf.OperatorRegistry, runtime: Runtime) 
 async def _run(
     body: kopf.Body,
     memo: Any,
-    environments: kopf.Index[EnvKey, Any],
+    indexes: dict[str, Any],
     mode: Mode,
     runtime: Runtime,
     *,
@@ -87,13 +95,20 @@ async def _run(
     except ValidationError as exc:
         return Report(mode, error=TerminalError("InvalidSpec", explain(exc)))
     ref = region.spec.environment_ref.name
-    env_body = lookup_environment(environments, region.metadata.namespace, ref)
+    env_body = lookup_environment(environments_index(indexes), region.metadata.namespace, ref)
     if env_body is None:
         return Report(mode, error=RetryableError("WaitingForEnvironment", f"CutlassEnvironment {ref!r} not found"))
+    siblings = region_facts(regions_index(indexes), region.metadata.namespace, ref)
+    refused = clashes(siblings).get(region.name)
+    if refused is not None:  # it never wrote: the region it clashes with holds the names
+        return Report(mode) if mode == Mode.DESTROY else Report(mode, error=refused)
     waiting = _environment_not_verified(ref, env_body)
     if waiting is not None:
         return Report(mode, error=waiting)
     environment = CutlassEnvironment.model_validate(env_body)
+    blocked = environment_problem(environment.spec, environment_regions(siblings, routed=()))
+    if blocked is not None and mode != Mode.DESTROY:
+        return Report(mode, error=RetryableError(blocked.reason, f"CutlassEnvironment {ref!r}: {blocked.message}", 30))
     secret = None
     creds = environment.spec.credentials
     if creds.source == CredentialsSource.SECRET and creds.secret_ref is not None:

@@ -59,6 +59,9 @@ class RegionRef:
     aws_region: str
     endpoint: ApiEndpoint | None = None  # None: not to be routed to (yet); `unroutable` says why
     unroutable: str = ""
+    # Failing, and routed now or maybe (the CLI cannot know): its endpoint is to be read from the
+    # records Route 53 holds, so a failing region keeps them (`dns.held_regions`).
+    held: bool = False
 
 
 @dataclass(frozen=True)

@@ -190,6 +190,52 @@ class DnsLayer:
         }
 
 
+def held_regions(inputs: EnvironmentInputs, observed: Mapping[str, Observed]) -> EnvironmentInputs:
+    """The held regions (failing, maybe routed) with the endpoint Route 53 routes them to now, read
+    from the observed health checks and records of the layer, so the layer's next desired state
+    keeps their records exactly as they are. A held region Route 53 does not route is left out of
+    routing like any region not Ready yet."""
+
+    def kept(region: RegionRef) -> RegionRef:
+        if not region.held:
+            return region
+        found = _routed_now(observed, region.name, owner(inputs))
+        return RegionRef(region.name, region.aws_region, found, region.unroutable if found is None else "")
+
+    regions = tuple(kept(r) for r in inputs.regions)
+    return EnvironmentInputs(inputs.workspace, inputs.environment, inputs.region_keys, regions)
+
+
+def _routed_now(observed: Mapping[str, Observed], region: str, owner: str) -> ApiEndpoint | None:
+    check = observed.get(f"{HEALTH}{region}")
+    if check is None:
+        return None
+    stage = str(check.properties.get("resourcePath") or "").strip("/").removesuffix("/health")
+    # The records tied to its check, by the names they answer (a group not desired here is observed
+    # under an untracked key, so every group is searched).
+    records = [
+        (str(group.properties["name"]).rstrip("."), record)
+        for group in observed.values()
+        if group.kind == "route53.record_set_group"
+        for record in group.properties.get("records", [])
+        if record.get("healthCheckId") == check.outputs.get("id") and record.get("alias")
+    ]
+    own_id = f"{owner}{region}-own"
+    routed = [record for _, record in records if record.get("setIdentifier") != own_id]
+    own = next(((name, record) for name, record in records if record.get("setIdentifier") == own_id), None)
+    if not routed or not stage:
+        return None
+    return ApiEndpoint(
+        target=str(routed[0]["alias"]["dnsName"]),
+        target_zone_id=str(routed[0]["alias"]["hostedZoneId"]),
+        invoke_host=str(check.properties["fqdn"]),
+        stage=stage,
+        own_name=own[0] if own else None,
+        own_target=str(own[1]["alias"]["dnsName"]) if own else None,
+        own_zone_id=str(own[1]["alias"]["hostedZoneId"]) if own else None,
+    )
+
+
 def routing_records(domain: Domain, regions: Sequence[RegionRef], owner: str) -> list[dict[str, Any]]:
     """The records of the routed name by the policy, for the routed regions (primary first); their
     set identifiers start with `owner`."""

@@ -115,9 +115,13 @@ records as wanted) and `records` (how many).
   because a record changed since observe is retried (`RecordsChanged`). Delete: the records of ours at
   the name are listed again and deleted in one batch. Retain leaves them as they are.
 
-moto 5.2.5 gaps (the kinds carry no code for them; the tests stay within them):
-- CreateHostedZone and CreateHealthCheck ignore the CallerReference: a repeated one makes a second
-  zone or check instead of HostedZoneAlreadyExists / HealthCheckAlreadyExists or the existing one.
+moto 5.2.5 gaps. The embedded emulator fills these in `emulator/route53_gaps.py`, so there the kinds
+meet AWS's behaviour: a CallerReference makes one zone or check of the account, ever
+(HostedZoneAlreadyExists, HealthCheckAlreadyExists, or the existing check for the same settings), and
+ChangeResourceRecordSets judges each change against the zone's current records and applies a batch
+whole or not at all (a CREATE of a record the zone had before is accepted; a DELETE removes only the
+record of its name, type and set identifier, and only with its current values). The rest is not
+filled (the kinds carry no code for them; the tests stay within them):
 - ListHostedZonesByName returns only the zones of exactly the name (AWS continues with the following
   names) and ignores MaxItems; ListHealthChecks does not paginate; ListTagsForResource of a missing zone
   answers with no tags rather than NoSuchHostedZone.
@@ -127,12 +131,8 @@ moto 5.2.5 gaps (the kinds carry no code for them; the tests stay within them):
 - GetHealthCheckStatus always reports one checker in us-east-1 with success.
 - ChangeResourceRecordSets: alias targets, health check ids, geolocation codes and the mixing of
   routing policies are not validated (`d-abc123.execute-api...` with any zone id is accepted); alias
-  DNS names are stored and returned without AWS's trailing dot; a DELETE with a SetIdentifier removes
-  every record of that identifier in the zone, whatever its name and type; every change is INSYNC at
-  once under one fixed change id.
-- ChangeResourceRecordSets refuses ("already exists") a CREATE identical to one earlier in the zone's
-  history while any record sorts at or after its name, so switching back to records the zone had
-  before (a policy used earlier, a record deleted by hand and put back) fails there; AWS accepts it.
+  DNS names are stored and returned without AWS's trailing dot; every change is INSYNC at once under
+  one fixed change id.
 - ListResourceRecordSets returns no NextRecordIdentifier, so a page ending among records of one name
   and type would be followed by the same page again (the kind stops with a retryable error rather than
   loop; pages of 100 make it unreachable for a group).
@@ -279,7 +279,8 @@ def _gone(exc: ClientError) -> bool:
 def _stale_batch(exc: ClientError) -> bool:
     """A batch refused because a record changed since it was read (not because the spec is wrong)."""
     message = error_message(exc).lower()
-    return error_code(exc) == "InvalidChangeBatch" and ("not found" in message or "already exists" in message)
+    changed = ("not found", "already exists", "do not match the current values")
+    return error_code(exc) == "InvalidChangeBatch" and any(words in message for words in changed)
 
 
 @contextmanager

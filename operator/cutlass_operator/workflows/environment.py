@@ -34,14 +34,16 @@ from cutlass_operator.aws.lease import Lease, default_holder
 from cutlass_operator.engine.conditions import SYNCED, set_condition
 from cutlass_operator.engine.errors import ReconcileError, RetryableError
 from cutlass_operator.engine.identity import GLOBAL, Workspace
-from cutlass_operator.engine.resource import ClientFactory, KindContext
+from cutlass_operator.engine.reconcile import reconcile
+from cutlass_operator.engine.resource import ClientFactory, KindContext, Observed
 from cutlass_operator.layers.base import EnvironmentInputs, Layer, RegionRef
 from cutlass_operator.layers.bootstrap import BootstrapLayer
 from cutlass_operator.layers.data import key_alias
-from cutlass_operator.layers.dns import DnsLayer
+from cutlass_operator.layers.dns import DnsLayer, held_regions
 from cutlass_operator.layers.tables import TablesLayer
 from cutlass_operator.resources.errors import aws_errors, is_not_found
 from cutlass_operator.workflows.dns_status import dns_status, targets_digest
+from cutlass_operator.workflows.fleet import environment_problem
 from cutlass_operator.workflows.layers import LayerRun, Readiness
 from cutlass_operator.workflows.report import LayerReport, Mode, Report, apply_report, set_ready
 
@@ -81,6 +83,8 @@ def run_environment(
         connection = connect(spec, secret, spec.primary_region, calls)
     except ReconcileError as exc:
         return Report(mode, error=exc)
+    if mode != Mode.DESTROY and (problem := environment_problem(spec, regions)) is not None:
+        return Report(mode, error=problem, caller_arn=connection.caller_arn)
     workspace = Workspace(environment.name, GLOBAL, spec.primary_region, spec.account_id, dict(spec.tags))
     ctx = KindContext(connection.clients, spec.account_id, spec.primary_region, workspace.selector())
     retain = spec.effective_deletion_policy() == DeletionPolicy.RETAIN
@@ -89,6 +93,11 @@ def run_environment(
     except ReconcileError as exc:
         return Report(mode, error=exc, caller_arn=connection.caller_arn)
     inputs = EnvironmentInputs(workspace, spec, keys, tuple(regions))
+    if dns != DnsStep.SKIPPED and mode != Mode.DESTROY and any(r.held for r in regions):
+        try:
+            inputs = held_regions(inputs, _dns_as_it_is(ctx, inputs, max_workers))
+        except ReconcileError as exc:
+            return Report(mode, error=exc, caller_arn=connection.caller_arn)
     lease = Lease(connection.clients, spec.primary_region, workspace.name, holder or default_holder())
     bootstrap = LayerRun(ctx, mode, None, retain, max_workers)  # it makes the lease table: nothing to lease yet
     leased = LayerRun(ctx, mode, lease, retain, max_workers)
@@ -121,6 +130,15 @@ def run_environment(
         if failed is not None and (layers is BOOTSTRAP or mode == Mode.DESTROY):
             break
     return Report(mode, reports, error=first_error, caller_arn=connection.caller_arn)
+
+
+def _dns_as_it_is(ctx: KindContext, inputs: EnvironmentInputs, max_workers: int) -> Mapping[str, Observed]:
+    """What Route 53 holds of the environment's DNS: read (never written) only while some region is
+    held, to learn where its records point."""
+    kinds = {kind.kind: kind for kind in DNS.kinds(inputs)}
+    return reconcile(
+        kinds, DNS.desired(inputs), ctx, scope=f"{DNS.name}/", apply=False, max_workers=max_workers
+    ).plan.observed
 
 
 def _readiness(keys: Mapping[str, str | None], inputs: EnvironmentInputs) -> Readiness:

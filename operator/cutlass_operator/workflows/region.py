@@ -14,12 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from cutlass_operator.api.common import MAX_USER_TAGS
 from cutlass_operator.api.environment import CutlassEnvironment, DeletionPolicy, resolve_settings
 from cutlass_operator.api.region import CutlassRegion
 from cutlass_operator.aws.calls import CallLog
 from cutlass_operator.aws.guard import connect
 from cutlass_operator.aws.lease import Lease, default_holder
-from cutlass_operator.engine.errors import ReconcileError, RetryableError
+from cutlass_operator.engine.errors import ReconcileError, RetryableError, TerminalError
 from cutlass_operator.engine.executor import Progress
 from cutlass_operator.engine.identity import Workspace
 from cutlass_operator.engine.resource import KindContext
@@ -73,7 +74,7 @@ def run_region(
     layers: Sequence[Layer[RegionInputs]] = REGION_LAYERS,
 ) -> Report:
     inputs = region_inputs(environment, region)
-    if mode != Mode.DESTROY and (problem := spec_problems(inputs)) is not None:
+    if mode != Mode.DESTROY and (problem := _too_many_tags(environment, region) or spec_problems(inputs)) is not None:
         return Report(mode, error=problem)  # before connecting: nothing is written
     try:
         connection = connect(environment.spec, secret, region.spec.aws_region, calls)
@@ -104,6 +105,18 @@ def run_region(
     run = LayerRun(ctx, mode, lease, policy == DeletionPolicy.RETAIN, max_workers, progress)
     reports, error = run.run(layers, inputs, readiness=lambda layer, _: _data_ready(ctx, environment, layer, tables))
     return Report(mode, reports, error=error, caller_arn=connection.caller_arn)
+
+
+def _too_many_tags(environment: CutlassEnvironment, region: CutlassRegion) -> TerminalError | None:
+    """Each side is bounded by the schema; together they must leave room for the operator's own."""
+    keys = {*environment.spec.tags, *region.spec.tags}
+    if len(keys) <= MAX_USER_TAGS:
+        return None
+    return TerminalError(
+        "TooManyTags",
+        f"spec.tags: the environment's and the region's tags make {len(keys)}; AWS takes 50 on a resource, "
+        f"{50 - MAX_USER_TAGS} of them the operator's own: keep at most {MAX_USER_TAGS} together",
+    )
 
 
 def _data_ready(
