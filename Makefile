@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit integration crds bench clean testbin e2e e2e-kind
+.PHONY: install demo test lint typecheck unit integration reliability crds bench clean testbin e2e e2e-kind
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ unit: $(STAMP)
 
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration -q
+
+# The slow sweeps, whose fixed samples run in `make integration`: every mutable field of both kinds
+# edited on a converged manifests/dev and reverted, the account's census compared.
+reliability: $(STAMP)  ## every field edited and reverted (the integration tier runs a sample)
+	CUTLASS_EDIT_SAMPLE=all $(BIN)/pytest tests/integration/test_edit_revert.py -q
 
 # The e2e tier: the operator against a real kube-apiserver and etcd, built from Go modules once
 # per version into tools/testbin/bin/ (gitignored), driven with kubectl, AWS in a moto server.
