@@ -9,6 +9,7 @@ wait for the regions' keys, the regions' data layer for the tables, and DNS for 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,16 +73,22 @@ class OfflineRun:
             self._env_status(env, self._report_env(env, Report(self.mode, error=blocked)), [], regions)
             return False
         if self.mode == Mode.DESTROY:
-            # Replicas go before the regions' keys, the lease table and bucket after the regions.
+            # Replicas go before the regions' keys, the lease table and bucket after the regions;
+            # again while something only waits (a replica still going, a throttled call).
             refs = self._refs(regions)
-            reports = [self._run_env(env, refs, with_bootstrap=False)]
-            reports += [self._region(env, r) for r in regions]
-            reports.append(self._run_env(env, [], with_bootstrap=True))
-            self._env_status(env, reports[-1], refs, regions)
+            for _ in range(MAX_PASSES):
+                reports = [self._run_env(env, refs, with_bootstrap=False)]
+                reports += self._regions(env, regions)
+                if all(r.ok for r in reports) or any(isinstance(r.first_error, TerminalError) for r in reports):
+                    break
+            env_report = reports[0]
+            if all(r.ok for r in reports):  # the regions are gone: the lease table and the bucket may go
+                env_report = self._run_env(env, [], with_bootstrap=True)
+                reports.append(env_report)
+            self._env_status(env, env_report, refs, regions)
             return not refused and all(r.ok for r in reports)
         if self.mode == Mode.PLAN:  # the regions first: DNS plans with their endpoints
-            for region in regions:
-                self._region(env, region)
+            self._regions(env, regions)
             refs = self._refs(regions)
             self._env_status(env, self._run_env(env, refs), refs, regions)
             return True
@@ -92,10 +99,7 @@ class OfflineRun:
             refs = self._refs(regions)
             env_report = self._run_env(env, refs, dns=DnsStep.INCLUDED if known else DnsStep.SKIPPED)
             if env_report.caller_arn:
-                for region in regions:
-                    last = self.reports.get(f"CutlassRegion/{region.name}")
-                    if last is None or not last.ok:
-                        self._region(env, region)
+                self._regions(env, [r for r in regions if not self._ok(r)])
             region_reports = [self.reports[f"CutlassRegion/{r.name}"] for r in regions if env_report.caller_arn]
             if not known and env_report.caller_arn:  # the regions have run: DNS now, on its own
                 refs = self._refs(regions)
@@ -149,12 +153,22 @@ class OfflineRun:
         )
         return self._report_env(env, report)
 
-    def _region(self, env: CutlassEnvironment, region: CutlassRegion) -> Report:
+    def _regions(self, env: CutlassEnvironment, regions: list[CutlassRegion]) -> list[Report]:
+        """The regions at once (each is its own workspace, as the operator runs them), reported in order."""
         secret = self.manifests.secret_for(env)
-        report = run_region(
-            env, region, mode=self.mode, secret=secret, calls=self.calls, progress=self.progress, holder=self.holder
-        )
-        return self._region_report(env, region, report)
+
+        def run(region: CutlassRegion) -> Report:
+            return run_region(
+                env, region, mode=self.mode, secret=secret, calls=self.calls, progress=self.progress, holder=self.holder
+            )
+
+        with ThreadPoolExecutor(max_workers=max(1, len(regions)), thread_name_prefix="cutlass-region") as pool:
+            runs = [pool.submit(run, region) for region in regions]
+            return [self._region_report(env, region, done.result()) for region, done in zip(regions, runs, strict=True)]
+
+    def _ok(self, region: CutlassRegion) -> bool:
+        last = self.reports.get(f"CutlassRegion/{region.name}")
+        return last is not None and last.ok
 
     def _region_report(self, env: CutlassEnvironment, region: CutlassRegion, report: Report) -> Report:
         self.reports[f"CutlassRegion/{region.name}"] = report

@@ -79,10 +79,25 @@ VALUES: dict[str, Any] = {
 # Edits this suite found that do not converge back yet: each fails here (strict), so fixing one
 # makes its entry an error until it is removed.
 KNOWN_FAILING: dict[str, str] = {
-    "region:api.stage": (
-        "a new stage name is refused as ImmutableFieldChanged of the apigateway.stage resource (the engine has "
-        "no replace): the stage must be replaced, its usage plans and base path mappings moved; the same "
-        "happens to a region without spec.api.stage when its environment's tier changes"
+    "environment:primaryRegion": (
+        "the lease table follows the primary region, and the one left in the former primary region is "
+        "never deleted (the bootstrap layer observes only the primary region)"
+    ),
+    "region:network.availabilityZones": (
+        "swapping the zones of existing subnets replaces them (cidrBlock and zone cannot change in place): "
+        "refused before any write, but by the subnet's ImmutableFieldChanged rather than a rule naming "
+        "spec.network.availabilityZones; a CEL rule keeping the listed zones' order is to come"
+    ),
+    "region:api.certificateArn": (
+        "the emulator answers UpdateDomainName of a regional certificate with a 500 (a moto gap to fill)"
+    ),
+}
+# What an edit leaves in the account on purpose, by field: kinds of the census to leave out.
+LEFT_BY_DESIGN: dict[str, tuple[str, str]] = {
+    "environment:notifications.senderEmail": (
+        "ses:identity",
+        "an SES v1 identity carries no tags, so nothing marks it as the operator's: a sender no longer "
+        "named stays verified (another workspace or a person may send from it)",
     ),
 }
 SAMPLE = (
@@ -93,6 +108,7 @@ SAMPLE = (
     "region:network.natGateways",
     "region:settings.lambdaMemorySize",
     "region:api.stage",
+    "environment:domain.apiRecordName",
 )
 
 
@@ -209,6 +225,7 @@ def test_every_field_is_edited_or_said_why_not() -> None:
     assert set(NOT_EDITED) <= set(FIELDS), set(NOT_EDITED) - set(FIELDS)
     assert set(VALUES) <= set(FIELDS), set(VALUES) - set(FIELDS)
     assert set(SAMPLE) <= set(FIELDS) - set(NOT_EDITED)
+    assert set(KNOWN_FAILING) | set(LEFT_BY_DESIGN) <= set(FIELDS) - set(NOT_EDITED)
     for field in set(FIELDS) - set(NOT_EDITED):
         edited_value(field, None)  # every field has an edit
 
@@ -233,4 +250,6 @@ def test_an_edit_and_its_revert_converge_back_to_the_same_account(
     assert ok, f"the edit of {field} did not converge: {errors(run)}"
     ok, run = converge(copy.deepcopy(manifests))
     assert ok, f"the revert of {field} did not converge: {errors(run)}"
-    assert differences(before, census(ACCOUNT, REGIONS)) == {}, f"after editing and reverting {field}"
+    left = differences(before, census(ACCOUNT, REGIONS))
+    left.pop(LEFT_BY_DESIGN[field][0] if field in LEFT_BY_DESIGN else "", None)
+    assert left == {}, f"after editing and reverting {field}"

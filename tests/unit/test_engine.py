@@ -94,6 +94,42 @@ def test_changing_an_immutable_field_is_terminal_and_writes_nothing() -> None:
     assert kind.log == []
 
 
+class ReplaceableKind(MemoryKind):
+    replaceable = frozenset({"fixed"})
+
+
+def test_a_replaceable_field_is_replaced_new_first_and_the_old_goes_after_the_dependants_moved() -> None:
+    kind = ReplaceableKind()
+    wanted = [desired("stage", fixed="a"), desired("plan", stage=Ref("stage", "id"))]
+    reconcile({kind.kind: kind}, wanted, CTX)
+    old = next(o.id for o in kind.store.values() if o.key == "stage")
+    kind.log.clear()
+    wanted[0] = desired("stage", fixed="b")
+    outcome = reconcile({kind.kind: kind}, wanted, CTX)
+    assert [(c.action, c.key, c.why) for c in outcome.plan.pending] == [
+        (Action.REPLACE, "stage", "AWS cannot change fixed in place"),
+        (Action.UPDATE, "plan", "follows the replacement of stage"),
+    ]
+    assert "± memory.thing name-stage (fixed: 'a' -> 'b') [AWS cannot change fixed in place]" in outcome.plan.render()
+    assert "1 to replace" in outcome.plan.headline()
+    assert kind.log == [("create", "stage"), ("update", "plan"), ("delete", "stage")]
+    new = next(o for o in kind.store.values() if o.key == "stage")
+    assert new.id != old and new.properties["fixed"] == "b" and len(kind.store) == 2
+    assert outcome.result is not None and outcome.result.observed["stage"].id == new.id
+    plan = next(o for o in kind.store.values() if o.key == "plan")
+    assert plan.properties["stage"] == new.id
+    assert reconcile({kind.kind: kind}, wanted, CTX).plan.empty
+
+
+def test_a_crash_between_a_replacements_create_and_delete_keeps_the_new_copy() -> None:
+    kind = ReplaceableKind()
+    reconcile({kind.kind: kind}, [desired("stage", fixed="a")], CTX)
+    kind.store["new"] = Observed("stage", kind.kind, "new", {"fixed": "b"}, {"cutlass.tech/key": "stage"})
+    outcome = reconcile({kind.kind: kind}, [desired("stage", fixed="b")], CTX)
+    assert [(c.action, c.why) for c in outcome.plan.pending] == [(Action.DELETE, "duplicate")]
+    assert [o.id for o in kind.store.values()] == ["new"]
+
+
 def test_destroy_deletes_everything_and_plan_only_writes_nothing() -> None:
     kind = MemoryKind()
     reconcile({kind.kind: kind}, graph(), CTX)

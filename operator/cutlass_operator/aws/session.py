@@ -15,13 +15,88 @@ from typing import Any
 import boto3
 import botocore.session
 from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 from botocore.loaders import Loader, create_loader
 
 from cutlass_operator.api.environment import Credentials, CredentialsSource
 from cutlass_operator.aws.calls import CallLog
 from cutlass_operator.engine.errors import TerminalError
 
-CLIENT_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=10, read_timeout=60)
+# botocore's "standard" retries: jittered exponential backoff per call, nothing more. Not
+# "adaptive": its client-side rate limiter, once a call is throttled, paces every later call of that
+# client (one client serves a whole region's service) for the rest of the run, so a handful of
+# throttles slowed a converge of manifests/dev from ~9 s to minutes. Eight attempts make giving up
+# on a call rare even when a quarter of the attempts fail (0.25 ** 8), and giving up costs a pass.
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=10, read_timeout=60)
+
+# Creates AWS has no idempotency token for (ClientToken, CallerReference): repeated after AWS acted
+# on the first attempt but its answer was lost (a 5xx, a connection dropped after sending), each
+# makes a second resource, and botocore repeats them on a 5xx like any other call. These are not
+# repeated by botocore once the request may have reached AWS; the failure goes to the engine,
+# which observes (by tag or name) before it creates again (engine/executor.py). A throttle, or a
+# connection never made, is still retried here: AWS did nothing.
+UNREPEATABLE: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("ec2", "CreateVpc"),
+        ("ec2", "CreateSubnet"),
+        ("ec2", "CreateInternetGateway"),
+        ("ec2", "AllocateAddress"),
+        # It takes a ClientToken, but the emulator ignores it; the observe finds the table by its tags.
+        ("ec2", "CreateRouteTable"),
+        ("kms", "CreateKey"),
+        ("cognito-idp", "CreateUserPool"),
+        ("cognito-idp", "CreateUserPoolClient"),
+        ("apigateway", "CreateRestApi"),
+        ("apigateway", "CreateApiKey"),
+        ("apigateway", "CreateUsagePlan"),
+        ("apigateway", "CreateAuthorizer"),
+        ("apigateway", "CreateDeployment"),
+        ("lambda", "CreateEventSourceMapping"),
+        # Not a create, but adding a replica twice fails ("already existed as tables"); observe
+        # shows whether the first one went through.
+        ("dynamodb", "UpdateTable"),
+        # No token either, but a repeat fails rather than duplicates: RouteAlreadyExists, which the
+        # kind rightly calls a spec error. The fault suite found it; observe adopts the route instead.
+        ("ec2", "CreateRoute"),
+    }
+)
+
+
+def _outcome_unknown(response: Any, caught_exception: Exception | None) -> bool:
+    """The request may have reached AWS and been acted on, but the caller cannot know."""
+    if caught_exception is not None:  # sent, then no answer; a refused connection sent nothing
+        return isinstance(caught_exception, (ReadTimeoutError, ConnectionClosedError))
+    if response is None:
+        return False
+    http, parsed = response
+    code = str(parsed.get("Error", {}).get("Code", ""))
+    # EC2's RequestLimitExceeded and S3's SlowDown come as 503 but say the request was refused.
+    return http.status_code >= 500 and code not in ("RequestLimitExceeded", "SlowDown")
+
+
+def stop_blind_repeats(client: Any) -> None:
+    """Make botocore give up, rather than repeat, an UNREPEATABLE create whose outcome is unknown.
+
+    botocore asks every `needs-retry` handler of a call and retries if any answers a delay; the
+    handler here runs first (its event is the more specific one) and ends the call with the error
+    the caller would have had without retries, so botocore's own handler is never asked.
+    """
+    model = client.meta.service_model
+    event = f"needs-retry.{model.service_id.hyphenize()}"
+    for service, operation in UNREPEATABLE:
+        if service != model.service_name:
+            continue
+
+        def give_up(
+            response: Any = None, caught_exception: Exception | None = None, operation: str = operation, **_: Any
+        ) -> None:
+            if not _outcome_unknown(response, caught_exception):
+                return
+            if caught_exception is not None:
+                raise caught_exception
+            raise ClientError(response[1], operation)
+
+        client.meta.events.register_first(f"{event}.{operation}", give_up, unique_id=f"cutlass-no-repeat-{operation}")
 
 
 @functools.cache
@@ -102,6 +177,7 @@ class AwsClients:
             if key not in self._clients:
                 # The service name is dynamic here, so boto3-stubs' per-service overloads cannot apply.
                 client = self.session.client(service, region_name=key[1], config=CLIENT_CONFIG)  # type: ignore[call-overload]
+                stop_blind_repeats(client)
                 if self.calls is not None:
                     self.calls.attach(client)
                 self._clients[key] = client

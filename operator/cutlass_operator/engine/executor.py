@@ -4,10 +4,18 @@ then deletions from the highest `delete_rank` down.
 A resource whose dependency failed is not attempted; its error says which dependency blocked it.
 Deletions of orphans wait until every create and update succeeded, so a half-applied change
 never removes what the old state still routes through.
+
+A write or deletion that fails for a transient AWS reason (botocore's retries ran out, or a create
+without an idempotency token whose answer was lost, which botocore does not repeat: see
+aws/session.py) is tried again here, a few times, each time after observing the resource afresh: a
+create AWS did although its answer was lost is then found and adopted (updated if needed) rather
+than made twice, and a deletion AWS did is done. Without this, one such failure failed its layer,
+and every layer after it waited for another whole reconcile (another pass of `cutlass apply`).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -15,10 +23,18 @@ from itertools import groupby
 from typing import Any
 
 from cutlass_operator.engine.errors import ReconcileError, RetryableError
-from cutlass_operator.engine.plan import REMOVALS, Action, Change, Plan
+from cutlass_operator.engine.plan import REMOVALS, WRITES, Action, Change, Plan
 from cutlass_operator.engine.resource import Desired, KindContext, Observed, ResourceKind
 
 Progress = Callable[[Change, str], None]
+
+# Reasons (resources/errors.py) after which the change is tried again, after observing afresh: AWS
+# was briefly unable, or a create found its resource there (an earlier attempt's lost answer).
+TRANSIENT = frozenset({"AwsThrottled", "AwsUnavailable", "AwsUnreachable", "AlreadyExists"})
+# Tries of one change within an apply; each after the first observes first. botocore already made
+# up to eight attempts of the failing call, so a third failure here is rarely bad luck.
+ATTEMPTS = 3
+PAUSE_SECONDS = 0.5  # before the observe: AWS has just answered 5xx or throttled
 
 
 @dataclass
@@ -61,7 +77,7 @@ class _Run:
         self.result = ApplyResult(observed=dict(self.plan.observed))
 
     def writes(self) -> None:
-        waiting = {c.key: c for c in self.plan.changes if c.action in (Action.CREATE, Action.UPDATE)}
+        waiting = {c.key: c for c in self.plan.changes if c.action in WRITES}
         settled = {c.key for c in self.plan.changes if c.action == Action.NOOP}
         running: dict[Future[Any], Change] = {}
         while waiting or running:
@@ -86,13 +102,14 @@ class _Run:
                     settled.add(change.key)
 
     def deletes(self) -> None:
-        changes = [c for c in self.plan.changes if c.action in REMOVALS]
+        """Orphans, and the old copies of what was replaced (now that what used them moved on)."""
+        changes = [c for c in self.plan.changes if c.action in (*REMOVALS, Action.REPLACE)]
         changes.sort(key=lambda c: -self.kinds[c.kind].delete_rank)
         for _, group in groupby(changes, key=lambda c: self.kinds[c.kind].delete_rank):
             futures = {self._submit(self._delete, change): change for change in group}
             for future, change in futures.items():
                 wait([future])
-                if self._settle(future, change):
+                if self._settle(future, change) and change.action != Action.REPLACE:
                     self.result.observed.pop(change.key, None)
             if not self.result.ok:
                 return  # what the failed deletion depends on must stay
@@ -106,18 +123,56 @@ class _Run:
         assert change.desired is not None
         kind = self.kinds[change.kind]
         desired: Desired = change.desired.resolved({key: obs.outputs for key, obs in self.result.observed.items()})
-        if change.action == Action.CREATE:
-            return kind.create(self.ctx, desired)
-        assert change.observed is not None
-        return kind.update(self.ctx, desired, change.observed, kind.compare(desired, change.observed))
+        current = change.observed if change.action == Action.UPDATE else None
+        for attempt in range(ATTEMPTS):
+            if attempt:
+                time.sleep(PAUSE_SECONDS * attempt)
+                current = self._observe(
+                    kind, desired, replaced=change.observed if change.action == Action.REPLACE else None
+                )
+            try:
+                if current is None:
+                    return kind.create(self.ctx, desired)
+                diff = kind.compare(desired, current)
+                if not diff:  # the lost answer's work was done, or a dependant already follows
+                    return current
+                return kind.update(self.ctx, desired, current, diff)
+            except RetryableError as exc:
+                if exc.reason not in TRANSIENT or attempt == ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _delete(self, change: Change) -> None:
         assert change.observed is not None
         kind = self.kinds[change.kind]
-        if change.action == Action.RETAIN:
-            kind.retain(self.ctx, change.observed)
-        else:
-            kind.delete(self.ctx, change.observed)
+        observed: Observed | None = change.observed
+        for attempt in range(ATTEMPTS):
+            if attempt:
+                time.sleep(PAUSE_SECONDS * attempt)
+                observed = self._observe_key(kind, change.observed)
+                if observed is None:  # gone: the lost answer's work was done
+                    return
+            assert observed is not None
+            try:
+                if change.action == Action.RETAIN:
+                    kind.retain(self.ctx, observed)
+                else:  # a removal, or the old copy of a replacement
+                    kind.delete(self.ctx, observed)
+                return
+            except RetryableError as exc:
+                if exc.reason not in TRANSIENT or attempt == ATTEMPTS - 1:
+                    raise
+
+    def _observe(self, kind: ResourceKind, desired: Desired, replaced: Observed | None = None) -> Observed | None:
+        """The resource as observe finds it now; for a replacement, the new copy, never the old one."""
+        found = kind.observe_many(self.ctx, [desired])
+        return next((o for o in found if o.key == desired.key and (replaced is None or o.id != replaced.id)), None)
+
+    def _observe_key(self, kind: ResourceKind, observed: Observed) -> Observed | None:
+        """The resource again, as observe finds it: by its desired entry if it has one, else among orphans."""
+        desired = next((c.desired for c in self.plan.changes if c.key == observed.key and c.desired), None)
+        found = kind.observe_many(self.ctx, [desired] if desired else [])
+        return next((o for o in found if o.key == observed.key and o.id == observed.id), None)
 
     def _settle(self, future: Future[Any], change: Change) -> bool:
         try:

@@ -7,12 +7,12 @@ tell a user what the next apply will do.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from cutlass_operator.engine.errors import TerminalError
-from cutlass_operator.engine.resource import Desired, FieldDiff, Observed, ResourceKind
+from cutlass_operator.engine.resource import Desired, FieldDiff, Observed, ResourceKind, iter_refs, normalise
 
 
 class Action(StrEnum):
@@ -20,11 +20,20 @@ class Action(StrEnum):
     UPDATE = "update"
     DELETE = "delete"
     RETAIN = "retain"  # stop managing, leave in AWS (the deletion policy of data)
+    REPLACE = "replace"  # create anew (what AWS cannot change in place), then delete the old one
     NOOP = "no-op"
 
 
-SYMBOLS = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.RETAIN: "=", Action.NOOP: " "}
+SYMBOLS = {
+    Action.CREATE: "+",
+    Action.UPDATE: "~",
+    Action.DELETE: "-",
+    Action.RETAIN: "=",
+    Action.REPLACE: "±",
+    Action.NOOP: " ",
+}
 REMOVALS = (Action.DELETE, Action.RETAIN)
+WRITES = (Action.CREATE, Action.UPDATE, Action.REPLACE)
 
 
 @dataclass(frozen=True)
@@ -65,9 +74,10 @@ class Plan:
 
     def headline(self) -> str:
         retained = f", {self.count(Action.RETAIN)} to retain" if self.count(Action.RETAIN) else ""
+        replaced = f", {self.count(Action.REPLACE)} to replace" if self.count(Action.REPLACE) else ""
         return (
             f"{self.count(Action.CREATE)} to create, {self.count(Action.UPDATE)} to update, "
-            f"{self.count(Action.DELETE)} to delete{retained}, {self.count(Action.NOOP)} unchanged"
+            f"{self.count(Action.DELETE)} to delete{retained}{replaced}, {self.count(Action.NOOP)} unchanged"
         )
 
     def render(self) -> str:
@@ -91,9 +101,10 @@ def build_plan(
     """
     removal = Action.RETAIN if retain else Action.DELETE
     _check_graph(desired, kinds)
+    wanted_by_key = {d.key: d for d in desired}
     by_key: dict[str, Observed] = {}
     changes: list[Change] = []
-    for obs in observed:
+    for obs in sorted(observed, key=lambda o: _fit(o, wanted_by_key.get(o.key), kinds)):
         if obs.key in by_key:
             changes.append(_remove(Action.DELETE, obs, "duplicate"))
         else:
@@ -111,7 +122,36 @@ def build_plan(
         else:
             changes.append(_compare(want, current, kinds[want.kind], outputs))
     changes += [_remove(removal, obs, "no longer desired") for key, obs in by_key.items() if key not in wanted]
-    return Plan(tuple(changes), by_key)
+    return Plan(tuple(_following_replacements(changes)), by_key)
+
+
+def _following_replacements(changes: list[Change]) -> list[Change]:
+    """What refers to a resource being replaced is updated after it, to the new copy's outputs
+    (which planning cannot know yet), so the old copy is never deleted from under it."""
+    replaced = {c.key for c in changes if c.action == Action.REPLACE}
+    return [
+        replace(c, action=Action.UPDATE, why=f"follows the replacement of {', '.join(sorted(followed))}")
+        if c.action == Action.NOOP and c.desired and (followed := c.desired.dependencies() & replaced)
+        else c
+        for c in changes
+    ]
+
+
+def _fit(obs: Observed, want: Desired | None, kinds: Mapping[str, ResourceKind]) -> int:
+    """Of two resources under one key (a crash between a replacement's create and the old one's
+    deletion), the one AWS need not replace is kept: 0 for it, 1 for one differing in what cannot
+    change in place. Sorting is stable, so otherwise observe's own order decides, as before."""
+    if want is None or want.kind not in kinds:
+        return 0
+    kind = kinds[want.kind]
+    frozen = (
+        name
+        for name in kind.immutable
+        if name in want.properties
+        and not any(iter_refs(want.properties[name]))
+        and normalise(obs.properties.get(name)) != normalise(want.properties[name])
+    )
+    return int(any(frozen))
 
 
 def _remove(action: Action, obs: Observed, why: str, name: str | None = None) -> Change:
@@ -121,6 +161,12 @@ def _remove(action: Action, obs: Observed, why: str, name: str | None = None) ->
 def _compare(want: Desired, current: Observed, kind: ResourceKind, outputs: Mapping[str, Mapping[str, Any]]) -> Change:
     diff = tuple(kind.compare(want.resolved(outputs), current))
     frozen = [d for d in diff if d.path in kind.immutable]
+    if frozen and all(d.path in kind.replaceable for d in frozen):
+        fields = ", ".join(d.path for d in frozen)
+        return Change(
+            Action.REPLACE, want.key, want.kind, want.name, desired=want, observed=current, diff=diff,
+            why=f"AWS cannot change {fields} in place",
+        )  # fmt: skip
     if frozen:
         fields = "; ".join(str(d) for d in frozen)
         raise TerminalError(

@@ -101,8 +101,13 @@ class ResourceKind(ABC):
     kind: ClassVar[str]
     # Deletion goes from the highest rank down: dependants before what they depend on.
     delete_rank: ClassVar[int]
-    # Properties AWS cannot change in place; a change to one is a terminal error.
+    # Properties AWS cannot change in place; a change to one is a terminal error, unless the kind
+    # lists it in `replaceable` too: then the plan replaces the resource (the new one is created
+    # beside the old, which goes once everything else was written). Only for resources whose old and
+    # new copies can coexist (a stage or a domain of another name), and whose dependants follow the
+    # new one through their own desired state.
     immutable: ClassVar[frozenset[str]] = frozenset()
+    replaceable: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:

@@ -20,7 +20,7 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from cutlass_operator.aws.calls import CallLog
-from cutlass_operator.engine.plan import REMOVALS, Action
+from cutlass_operator.engine.plan import REMOVALS, WRITES
 from cutlass_operator.workflows.report import Report
 
 
@@ -82,9 +82,7 @@ class OperatorMetrics:
                 self.managed.labels(kind, namespace, name, resource_kind).set(count)
             known.update(kept)
         if resync:
-            applied = sum(
-                1 for layer in report.layers for c in layer.plan.changes if c.action in (Action.CREATE, Action.UPDATE)
-            )
+            applied = sum(1 for layer in report.layers for c in layer.plan.changes if c.action in WRITES)
             if applied:
                 self.drift_repairs.labels(kind, namespace, name).inc(applied)
         if report.ok:

@@ -201,6 +201,7 @@ class StageKind(ResourceKind):
     kind = "apigateway.stage"
     delete_rank = 70
     immutable = frozenset({"restApiId", "stageName"})
+    replaceable = frozenset({"stageName"})  # a stage of the new name first; mappings and plans move to it
 
     def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
         for d in desired:

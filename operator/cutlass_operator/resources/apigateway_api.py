@@ -51,8 +51,8 @@ Delete is DeleteRestApi, which takes stages and deployments with it.
 
 moto 5.2.5 gaps (the kind is not weakened for them): no UpdateMethod; PutMethod on an existing method
 replaces it (AWS refuses); UpdateAuthorizer cannot patch `/providerARNs` (a 500); DeleteResource does
-not delete the children (hence deepest first); TagResource routes only stage ARNs, so the tags of an
-existing API cannot change there; GetResources embeds methods whether asked or not.
+not delete the children (hence deepest first); GetResources embeds methods whether asked or not.
+(TagResource of any of the operator's API Gateway resources is filled in emulator/apigateway_tags.py.)
 """
 
 from __future__ import annotations

@@ -27,8 +27,7 @@ Then tags. Delete is DeleteDomainName, which takes its mappings with it.
 moto 5.2.5 gaps: there is no UpdateDomainName, so a certificate or policy change does not converge
 there; CreateDomainName silently replaces a domain of the same name instead of refusing; it reports
 the CloudFront hosted zone id as the regional one; GetBasePathMappings of a domain that never had a
-mapping is a 500 (AWS answers with none), so there a domain must be given at least one; TagResource
-routes only stage ARNs.
+mapping is a 500 (AWS answers with none), so there a domain must be given at least one.
 """
 
 from __future__ import annotations
@@ -81,6 +80,7 @@ class DomainNameKind(ResourceKind):
     kind = "apigateway.domain_name"
     delete_rank = 80
     immutable = frozenset({"domainName"})
+    replaceable = frozenset({"domainName"})  # the new name is served before the old one goes
 
     def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
         wanted = {d.key for d in desired}

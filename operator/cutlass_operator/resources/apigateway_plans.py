@@ -39,8 +39,7 @@ in no plan, which the next resync sees and repairs. Delete is DeleteApiKey, whic
 of its plans.
 
 moto 5.2.5 gaps: UpdateUsagePlan parses `/throttle/rateLimit` with int(), so a fractional rate cannot be
-patched there (whole rates are written without a fraction and work); TagResource routes only stage
-ARNs, so tags of an existing plan or key cannot change there; DeleteApiKey leaves the key listed in
+patched there (whole rates are written without a fraction and work); DeleteApiKey leaves the key listed in
 its plans' keys; DeleteUsagePlanKey of a key not in the plan is a 500 rather than NotFound.
 """
 

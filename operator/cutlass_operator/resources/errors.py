@@ -67,6 +67,26 @@ DENIED = frozenset(
         "Blocked",
     }
 )
+# A create refused because the resource is there: made by an earlier attempt whose answer was lost
+# (botocore repeats a create after a 5xx), or by someone else under our deterministic name. Either
+# way the next step is to observe: the executor adopts what observe finds to be ours, and a name held
+# by another keeps failing with this message. Kinds that can tell the two apart do so themselves.
+ALREADY_EXISTS = frozenset(
+    {
+        "AlreadyExists",
+        "AlreadyExistsException",
+        "EntityAlreadyExists",
+        "ResourceAlreadyExistsException",
+        "ResourceConflictException",
+        "ConflictException",
+        "QueueNameExists",
+        "ResourceInUseException",  # DynamoDB: the table exists (or is busy being changed)
+        "BucketAlreadyOwnedByYou",
+        "RouteAlreadyExists",
+        "InvalidGroup.Duplicate",
+        "InvalidPermission.Duplicate",
+    }
+)
 # Codes that end in NotFound but mean a bad spec value rather than a resource not visible yet.
 NOT_FOUND_BUT_TERMINAL = frozenset({"InvalidServiceName", "InvalidAvailabilityZone"})
 
@@ -100,6 +120,13 @@ def classify(exc: ClientError, what: str) -> ReconcileError:
         return RetryableError("AwsUnavailable", f"{detail} (transient AWS failure; retrying)", delay=30.0)
     if code in BUSY:
         return RetryableError("DependencyNotReady", f"{detail} (waiting for a dependant to settle)", delay=15.0)
+    if code in ALREADY_EXISTS:
+        return RetryableError(
+            "AlreadyExists",
+            f"{detail} (made by an earlier attempt whose answer was lost, or a name held by someone else: "
+            "observing again; if it persists, delete or rename what holds the name)",
+            delay=15.0,
+        )
     if code in DENIED:
         return TerminalError("AccessDenied", f"{detail}: grant the operator's credentials permission for {operation}")
     if code.endswith(("LimitExceeded", "QuotaExceeded", "QuotaExceededException", "LimitExceededException")):

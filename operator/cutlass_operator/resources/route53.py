@@ -983,6 +983,7 @@ class RecordSetGroupKind(ResourceKind):
     # The highest of the three: records name the health checks and live in the zone.
     delete_rank = 30
     immutable = frozenset({"hostedZoneId", "name"})
+    replaceable = frozenset({"name"})  # the records of the new name first, then the old name's go
 
     def __init__(
         self,

@@ -67,9 +67,10 @@ class Report:
     def plan_summary(self) -> PlanSummary:
         changes = [c for lr in self.layers for c in lr.plan.pending]
         return PlanSummary(
-            create=sum(1 for c in changes if c.action == Action.CREATE),
+            # A replacement creates one resource and deletes another.
+            create=sum(1 for c in changes if c.action in (Action.CREATE, Action.REPLACE)),
             update=sum(1 for c in changes if c.action == Action.UPDATE),
-            delete=sum(1 for c in changes if c.action in REMOVALS),
+            delete=sum(1 for c in changes if c.action in (*REMOVALS, Action.REPLACE)),
             changes=[c.line() for c in changes][:50],
         )
 

@@ -1,0 +1,91 @@
+"""Figures for the fault suite: a clean converge of manifests/dev, then converges (and optionally
+teardowns) under faults at several seeds, each in a fresh account of one embedded emulator.
+
+Run: `.venv/bin/python -m tests.integration.fault_sweep [--seeds 1,2,3] [--destroy]`
+(rates: --throttled 0.2 --unavailable 0.05 --lost 0.03 by default)
+Prints per run: seconds, whether one apply succeeded, API calls, HTTP attempts, faults, census differences.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections import Counter
+
+from cutlass_operator.emulator.aws import aws_emulator, pointed_at
+from cutlass_operator.logs import configure_logging
+from cutlass_operator.offline import OfflineRun
+from cutlass_operator.workflows.manifests import load_manifests
+from cutlass_operator.workflows.report import Mode
+
+from .accounts import DEV_MANIFESTS, in_account
+from .census import Census, census, differences
+from .faults import FaultyCalls, Rates
+
+REGIONS = ("eu-west-2", "ap-southeast-2")
+
+
+def census_of(account: str) -> Census:
+    found = census(account, REGIONS)
+    return {
+        kind: Counter({k.replace(account, "{account}"): n for k, n in names.items()}) for kind, names in found.items()
+    }
+
+
+def once(account: str, mode: Mode, calls: FaultyCalls) -> tuple[bool, float, OfflineRun]:
+    manifests = in_account(load_manifests([DEV_MANIFESTS]), account)
+    run = OfflineRun(manifests, mode, echo=lambda _: None, calls=calls)
+    started = time.perf_counter()
+    ok = run.run()
+    return ok, time.perf_counter() - started, run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--throttled", type=float, default=0.20)
+    parser.add_argument("--unavailable", type=float, default=0.05)
+    parser.add_argument("--lost", type=float, default=0.03)
+    parser.add_argument("--destroy", action="store_true")
+    parser.add_argument("--account-base", type=int, default=400000000700)
+    args = parser.parse_args()
+    configure_logging("console", logging.ERROR)
+    rates = Rates(args.throttled, args.unavailable, args.lost)
+    with aws_emulator() as endpoint, pointed_at(endpoint):
+        clean_account = str(args.account_base)
+        ok, seconds, run = once(clean_account, Mode.APPLY, FaultyCalls(rates=Rates(0, 0, 0)))
+        assert ok, {n: r.first_error for n, r in run.reports.items() if r.first_error}
+        before = census_of(clean_account)
+        print(f"clean: {seconds:.1f} s, {sum(run.calls.calls.values())} calls", flush=True)
+        for i, seed in enumerate(int(s) for s in args.seeds.split(",")):
+            account = str(args.account_base + 1 + i)
+            calls = FaultyCalls(seed=seed, rates=rates)
+            ok, seconds, run = once(account, Mode.APPLY, calls)
+            errors = {
+                n: f"{r.first_error.reason}: {r.first_error.message}"[:300]
+                for n, r in run.reports.items()
+                if r.first_error
+            }
+            diff = differences(before, census_of(account))
+            print(
+                f"seed {seed}: ok={ok} {seconds:.1f} s, {sum(calls.calls.values())} calls, "
+                f"{sum(calls.attempts.values())} attempts {dict(calls.attempts)}, lost {dict(calls.lost_replies)}",
+                flush=True,
+            )
+            if errors:
+                print(f"  errors: {errors}", flush=True)
+            if diff:
+                print(f"  census differences: {diff}", flush=True)
+            if args.destroy:
+                calls = FaultyCalls(seed=seed + 1000, rates=rates)
+                ok, seconds, run = once(account, Mode.DESTROY, calls)
+                left = census_of(account)
+                print(f"  destroy: ok={ok} {seconds:.1f} s, left {left}", flush=True)
+                for name, report in run.reports.items():
+                    if report.first_error:
+                        print(f"  {name}: {report.first_error.reason}: {report.first_error.message[:300]}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
