@@ -35,10 +35,12 @@ integration: $(STAMP)
 
 # The slow sweeps, whose fixed samples run in `make integration`: every mutable field of both kinds
 # edited on a converged manifests/dev and reverted, the account's census compared; and manifests/dev
-# converged and torn down under injected AWS faults at every seed and rate of the fault suite.
-reliability: $(STAMP)  ## every field edited and reverted, every fault seed (the integration tier runs samples)
+# converged and torn down under injected AWS faults at every seed and rate of the fault suite; and a
+# converge and a teardown killed at each of their AWS writes, then run again.
+reliability: $(STAMP)  ## every field edited and reverted, every fault seed, every crash point (integration runs samples)
 	CUTLASS_EDIT_SAMPLE=all $(BIN)/pytest tests/integration/test_edit_revert.py -q
 	CUTLASS_FAULT_SEEDS=all $(BIN)/pytest tests/integration/test_faults.py -q -s
+	CUTLASS_CRASH_POINTS=all $(BIN)/pytest tests/integration/test_crash_points.py -q
 
 # The e2e tier: the operator against a real kube-apiserver and etcd, built from Go modules once
 # per version into tools/testbin/bin/ (gitignored), driven with kubectl, AWS in a moto server.
