@@ -29,6 +29,13 @@ def census(account: str, aws_regions: Iterable[str]) -> Census:
     return {kind: names for kind, names in found.items() if names}
 
 
+def census_of_any_account(account: str, aws_regions: Iterable[str]) -> Census:
+    """The census with the account id written as {account} (bucket names carry it), to compare
+    the census of two accounts."""
+    found = census(account, aws_regions)
+    return {kind: Counter({k.replace(account, "{account}"): n for k, n in c.items()}) for kind, c in found.items()}
+
+
 def differences(before: Census, after: Census) -> dict[str, dict[str, tuple[int, int]]]:
     """What differs, by kind: identity -> (count before, count after)."""
     diff: dict[str, dict[str, tuple[int, int]]] = {}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from collections import Counter
 
 from cutlass_operator.emulator.aws import aws_emulator, pointed_at
 from cutlass_operator.logs import configure_logging
@@ -20,17 +19,14 @@ from cutlass_operator.workflows.manifests import load_manifests
 from cutlass_operator.workflows.report import Mode
 
 from .accounts import DEV_MANIFESTS, in_account
-from .census import Census, census, differences
+from .census import Census, census_of_any_account, differences
 from .faults import FaultyCalls, Rates
 
 REGIONS = ("eu-west-2", "ap-southeast-2")
 
 
 def census_of(account: str) -> Census:
-    found = census(account, REGIONS)
-    return {
-        kind: Counter({k.replace(account, "{account}"): n for k, n in names.items()}) for kind, names in found.items()
-    }
+    return census_of_any_account(account, REGIONS)
 
 
 def once(account: str, mode: Mode, calls: FaultyCalls) -> tuple[bool, float, OfflineRun]:

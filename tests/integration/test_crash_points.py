@@ -11,7 +11,6 @@ teardown (the first, middle and last writes); `make reliability` runs every writ
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -22,7 +21,7 @@ from cutlass_operator.workflows.manifests import load_manifests
 from cutlass_operator.workflows.report import Mode
 
 from .accounts import DEV_MANIFESTS, in_account
-from .census import Census, census, differences
+from .census import Census, census_of_any_account, differences
 from .crashes import Crash, CrashingCalls, When
 
 pytestmark = pytest.mark.integration
@@ -43,9 +42,7 @@ def apply(account: str, mode: Mode, calls: CallLog) -> tuple[bool, OfflineRun]:
 
 
 def normalised(account: str) -> Census:
-    """The census with the account id written as {account}: bucket names carry it."""
-    found = census(account, REGIONS)
-    return {kind: Counter({k.replace(account, "{account}"): n for k, n in c.items()}) for kind, c in found.items()}
+    return census_of_any_account(account, REGIONS)
 
 
 def errors(run: OfflineRun) -> dict[str, str]:

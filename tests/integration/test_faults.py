@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,7 +28,7 @@ from cutlass_operator.workflows.manifests import ManifestSet, load_manifests
 from cutlass_operator.workflows.report import Mode
 
 from .accounts import DEV_MANIFESTS, in_account
-from .census import Census, census, differences
+from .census import Census, census_of_any_account, differences
 from .faults import NONE, FaultyCalls, Rates, error_response, throttling_for, unavailable_for
 
 pytestmark = pytest.mark.integration
@@ -176,11 +175,7 @@ def apply(account: str, mode: Mode, calls: CallLog) -> tuple[bool, float, Offlin
 
 
 def census_of(account: str) -> Census:
-    """The account's census with its id written as {account}: bucket names carry it."""
-    found = census(account, REGIONS)
-    return {
-        kind: Counter({k.replace(account, "{account}"): n for k, n in names.items()}) for kind, names in found.items()
-    }
+    return census_of_any_account(account, REGIONS)
 
 
 def errors(run: OfflineRun) -> dict[str, str]:

@@ -49,6 +49,7 @@ from cutlass_operator.offline import OfflineRun
 from cutlass_operator.workflows.manifests import ManifestSet, load_manifests
 from cutlass_operator.workflows.report import Mode
 from tests.iam_arns import (
+    REPLICA_ADDED,
     S3_ACTIONS,
     Call,
     CallRecorder,
@@ -90,15 +91,7 @@ SERVICES = (
 _REPLICAS = (
     # AWS's "Using IAM with global tables" (2019.11.21): adding a replica with UpdateTable needs these
     # in the replica's region; removing one needs DeleteTable and DeleteTableReplica there.
-    "dynamodb:CreateTable",
-    "dynamodb:CreateTableReplica",
-    "dynamodb:Scan",
-    "dynamodb:Query",
-    "dynamodb:UpdateItem",
-    "dynamodb:PutItem",
-    "dynamodb:GetItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:BatchWriteItem",
+    *REPLICA_ADDED,
     "dynamodb:DeleteTable",
     "dynamodb:DeleteTableReplica",
     # The first replica in an account makes DynamoDB create its replication service-linked role.
