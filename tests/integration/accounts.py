@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import boto3
 
 from cutlass_operator.api.environment import Credentials, CredentialsSource
 from cutlass_operator.api.region import CutlassRegion
+from cutlass_operator.aws.calls import CallLog
 from cutlass_operator.aws.session import environment_session
 from cutlass_operator.offline import OfflineRun
 from cutlass_operator.workflows.manifests import ManifestSet, load_manifests
@@ -56,6 +58,24 @@ def converged_dev(account: str) -> tuple[ManifestSet, OfflineRun]:
     run = OfflineRun(manifests, Mode.APPLY, echo=lambda _: None)
     assert run.run(), {name: r.first_error for name, r in run.reports.items() if r.first_error}
     return manifests, run
+
+
+def dev_run(
+    account: str, mode: Mode, calls: CallLog | None = None, holder: str | None = None
+) -> tuple[bool, float, OfflineRun]:
+    """One `cutlass apply` (or plan, or destroy) of manifests/dev in `account`: ok, seconds, the run."""
+    manifests = in_account(load_manifests([DEV_MANIFESTS]), account)
+    run = OfflineRun(manifests, mode, echo=lambda _: None, calls=calls or CallLog())
+    if holder is not None:
+        run.holder = holder
+    started = time.perf_counter()
+    ok = run.run()
+    return ok, time.perf_counter() - started, run
+
+
+def run_errors(run: OfflineRun) -> dict[str, str]:
+    """Each failed object's first error, for an assertion's message."""
+    return {n: f"{r.first_error.reason}: {r.first_error.message}" for n, r in run.reports.items() if r.first_error}
 
 
 def operator_session(account: str, aws_region: str) -> boto3.Session:

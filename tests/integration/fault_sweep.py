@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 
 from cutlass_operator.emulator.aws import aws_emulator, pointed_at
 from cutlass_operator.logs import configure_logging
-from cutlass_operator.offline import OfflineRun
-from cutlass_operator.workflows.manifests import load_manifests
 from cutlass_operator.workflows.report import Mode
 
-from .accounts import DEV_MANIFESTS, in_account
+from .accounts import dev_run
 from .census import Census, census_of_any_account, differences
 from .faults import FaultyCalls, Rates
 
@@ -27,14 +24,6 @@ REGIONS = ("eu-west-2", "ap-southeast-2")
 
 def census_of(account: str) -> Census:
     return census_of_any_account(account, REGIONS)
-
-
-def once(account: str, mode: Mode, calls: FaultyCalls) -> tuple[bool, float, OfflineRun]:
-    manifests = in_account(load_manifests([DEV_MANIFESTS]), account)
-    run = OfflineRun(manifests, mode, echo=lambda _: None, calls=calls)
-    started = time.perf_counter()
-    ok = run.run()
-    return ok, time.perf_counter() - started, run
 
 
 def main() -> None:
@@ -50,14 +39,14 @@ def main() -> None:
     rates = Rates(args.throttled, args.unavailable, args.lost)
     with aws_emulator() as endpoint, pointed_at(endpoint):
         clean_account = str(args.account_base)
-        ok, seconds, run = once(clean_account, Mode.APPLY, FaultyCalls(rates=Rates(0, 0, 0)))
+        ok, seconds, run = dev_run(clean_account, Mode.APPLY, FaultyCalls(rates=Rates(0, 0, 0)))
         assert ok, {n: r.first_error for n, r in run.reports.items() if r.first_error}
         before = census_of(clean_account)
         print(f"clean: {seconds:.1f} s, {sum(run.calls.calls.values())} calls", flush=True)
         for i, seed in enumerate(int(s) for s in args.seeds.split(",")):
             account = str(args.account_base + 1 + i)
             calls = FaultyCalls(seed=seed, rates=rates)
-            ok, seconds, run = once(account, Mode.APPLY, calls)
+            ok, seconds, run = dev_run(account, Mode.APPLY, calls)
             errors = {
                 n: f"{r.first_error.reason}: {r.first_error.message}"[:300]
                 for n, r in run.reports.items()
@@ -75,7 +64,7 @@ def main() -> None:
                 print(f"  census differences: {diff}", flush=True)
             if args.destroy:
                 calls = FaultyCalls(seed=seed + 1000, rates=rates)
-                ok, seconds, run = once(account, Mode.DESTROY, calls)
+                ok, seconds, run = dev_run(account, Mode.DESTROY, calls)
                 left = census_of(account)
                 print(f"  destroy: ok={ok} {seconds:.1f} s, left {left}", flush=True)
                 for name, report in run.reports.items():

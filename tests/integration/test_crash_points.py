@@ -17,10 +17,9 @@ import pytest
 
 from cutlass_operator.aws.calls import CallLog
 from cutlass_operator.offline import OfflineRun
-from cutlass_operator.workflows.manifests import load_manifests
 from cutlass_operator.workflows.report import Mode
 
-from .accounts import DEV_MANIFESTS, in_account
+from .accounts import dev_run, run_errors
 from .census import Census, census_of_any_account, differences
 from .crashes import Crash, CrashingCalls, When
 
@@ -36,17 +35,12 @@ POINTS = [(n, None) for n in range(1, 400)] if ALL else [(None, share) for share
 
 
 def apply(account: str, mode: Mode, calls: CallLog) -> tuple[bool, OfflineRun]:
-    manifests = in_account(load_manifests([DEV_MANIFESTS]), account)
-    run = OfflineRun(manifests, mode, echo=lambda _: None, calls=calls, holder=HOLDER)
-    return run.run(), run
+    ok, _, run = dev_run(account, mode, calls, holder=HOLDER)
+    return ok, run
 
 
 def normalised(account: str) -> Census:
     return census_of_any_account(account, REGIONS)
-
-
-def errors(run: OfflineRun) -> dict[str, str]:
-    return {n: f"{r.first_error.reason}: {r.first_error.message}" for n, r in run.reports.items() if r.first_error}
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +49,13 @@ def clean(moto_endpoint: str) -> Iterator[tuple[Census, int, int]]:
     (in a second account, so the census stays)."""
     converge = CrashingCalls()
     ok, run = apply(CLEAN_ACCOUNT, Mode.APPLY, converge)
-    assert ok, errors(run)
+    assert ok, run_errors(run)
     teardown_account = str(int(CLEAN_ACCOUNT) + 1)
     ok, run = apply(teardown_account, Mode.APPLY, CallLog())
-    assert ok, errors(run)
+    assert ok, run_errors(run)
     teardown = CrashingCalls()
     ok, run = apply(teardown_account, Mode.DESTROY, teardown)
-    assert ok, errors(run)
+    assert ok, run_errors(run)
     yield normalised(CLEAN_ACCOUNT), converge.mutating_calls, teardown.mutating_calls
 
 
@@ -90,7 +84,7 @@ def test_a_converge_killed_at_a_write_is_finished_by_the_next_apply_as_if_never_
     with pytest.raises(Crash):
         apply(account, Mode.APPLY, killer)
     ok, run = apply(account, Mode.APPLY, CallLog())
-    assert ok, f"killed {when} write {point} ({killer.crashed_at}): {errors(run)}"
+    assert ok, f"killed {when} write {point} ({killer.crashed_at}): {run_errors(run)}"
     assert differences(clean_census, normalised(account)) == {}, f"killed {when} write {point} ({killer.crashed_at})"
     again = CallLog()
     ok, run = apply(account, Mode.APPLY, again)
@@ -106,10 +100,10 @@ def test_a_teardown_killed_at_a_write_is_finished_by_the_next_destroy(
     point = nth(n, share, writes)
     account = point_account(2, point, when)
     ok, run = apply(account, Mode.APPLY, CallLog())
-    assert ok, errors(run)
+    assert ok, run_errors(run)
     killer = CrashingCalls(crash_at=point, when=when)
     with pytest.raises(Crash):
         apply(account, Mode.DESTROY, killer)
     ok, run = apply(account, Mode.DESTROY, CallLog())
-    assert ok, f"killed {when} write {point} ({killer.crashed_at}): {errors(run)}"
+    assert ok, f"killed {when} write {point} ({killer.crashed_at}): {run_errors(run)}"
     assert normalised(account) == {}, f"killed {when} write {point} ({killer.crashed_at})"

@@ -27,7 +27,7 @@ from cutlass_operator.offline import OfflineRun
 from cutlass_operator.workflows.manifests import ManifestSet, load_manifests
 from cutlass_operator.workflows.report import Mode
 
-from .accounts import DEV_MANIFESTS, in_account
+from .accounts import DEV_MANIFESTS, in_account, run_errors
 from .census import Census, census, differences
 
 pytestmark = pytest.mark.integration
@@ -195,12 +195,6 @@ def converge(manifests: ManifestSet) -> tuple[bool, OfflineRun]:
     return run.run(), run
 
 
-def errors(run: OfflineRun) -> dict[str, str]:
-    return {
-        name: f"{r.first_error.reason}: {r.first_error.message}" for name, r in run.reports.items() if r.first_error
-    }
-
-
 @pytest.fixture(scope="module")
 def manifests(moto_endpoint: str) -> ManifestSet:
     return in_account(load_manifests([DEV_MANIFESTS]), ACCOUNT)
@@ -211,7 +205,7 @@ def start(manifests: ManifestSet) -> tuple[ManifestSet, Census]:
     """The converged stack and its census, taken afresh: a field that failed before leaves the next
     field's comparison alone."""
     ok, run = converge(manifests)
-    assert ok, errors(run)
+    assert ok, run_errors(run)
     return manifests, census(ACCOUNT, REGIONS)
 
 
@@ -247,9 +241,9 @@ def test_an_edit_and_its_revert_converge_back_to_the_same_account(
         assert field.split(":", 1)[1].rsplit(".", maxsplit=1)[-1] in str(exc) or "spec" in str(exc), str(exc)
         return
     ok, run = converge(edited)
-    assert ok, f"the edit of {field} did not converge: {errors(run)}"
+    assert ok, f"the edit of {field} did not converge: {run_errors(run)}"
     ok, run = converge(copy.deepcopy(manifests))
-    assert ok, f"the revert of {field} did not converge: {errors(run)}"
+    assert ok, f"the revert of {field} did not converge: {run_errors(run)}"
     left = differences(before, census(ACCOUNT, REGIONS))
     left.pop(LEFT_BY_DESIGN[field][0] if field in LEFT_BY_DESIGN else "", None)
     assert left == {}, f"after editing and reverting {field}"

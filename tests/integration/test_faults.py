@@ -12,7 +12,6 @@ Figures for a report: `.venv/bin/python -m tests.integration.fault_sweep --seeds
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,11 +22,9 @@ from botocore.exceptions import ClientError
 
 from cutlass_operator.aws.calls import CallLog
 from cutlass_operator.aws.session import stop_blind_repeats
-from cutlass_operator.offline import OfflineRun
-from cutlass_operator.workflows.manifests import ManifestSet, load_manifests
 from cutlass_operator.workflows.report import Mode
 
-from .accounts import DEV_MANIFESTS, in_account
+from .accounts import dev_run, run_errors
 from .census import Census, census_of_any_account, differences
 from .faults import NONE, FaultyCalls, Rates, error_response, throttling_for, unavailable_for
 
@@ -166,28 +163,16 @@ def test_a_create_without_a_token_is_still_retried_when_throttled() -> None:
 # manifests/dev under faults, against the moto server.
 
 
-def apply(account: str, mode: Mode, calls: CallLog) -> tuple[bool, float, OfflineRun]:
-    manifests: ManifestSet = in_account(load_manifests([DEV_MANIFESTS]), account)
-    run = OfflineRun(manifests, mode, echo=lambda _: None, calls=calls)
-    started = time.perf_counter()
-    ok = run.run()
-    return ok, time.perf_counter() - started, run
-
-
 def census_of(account: str) -> Census:
     return census_of_any_account(account, REGIONS)
-
-
-def errors(run: OfflineRun) -> dict[str, str]:
-    return {n: f"{r.first_error.reason}: {r.first_error.message}" for n, r in run.reports.items() if r.first_error}
 
 
 @pytest.fixture(scope="module")
 def clean(moto_endpoint: str) -> Iterator[tuple[Census, float, int]]:
     """A clean converge's census, time and number of API calls."""
     calls = FaultyCalls(rates=NONE)
-    ok, seconds, run = apply(CLEAN_ACCOUNT, Mode.APPLY, calls)
-    assert ok, errors(run)
+    ok, seconds, run = dev_run(CLEAN_ACCOUNT, Mode.APPLY, calls)
+    assert ok, run_errors(run)
     print(f"\nclean converge: {seconds:.1f} s, {sum(calls.calls.values())} calls")
     yield census_of(CLEAN_ACCOUNT), seconds, sum(calls.calls.values())
 
@@ -198,24 +183,24 @@ def test_one_apply_under_faults_converges_to_the_clean_census_and_a_teardown_lea
 ) -> None:
     clean_census, clean_seconds, clean_calls = clean
     calls = FaultyCalls(seed=seed, rates=rates)
-    ok, seconds, run = apply(account, Mode.APPLY, calls)
+    ok, seconds, run = dev_run(account, Mode.APPLY, calls)
     attempts = sum(calls.attempts.values())
     print(
         f"\nseed {seed} {rates}: {seconds:.1f} s ({seconds / clean_seconds:.1f}x clean), "
         f"{attempts} attempts for {clean_calls} clean calls, {dict(calls.attempts)}, lost {dict(calls.lost_replies)}"
     )
-    assert ok, errors(run)
+    assert ok, run_errors(run)
     assert differences(clean_census, census_of(account)) == {}
     assert calls.faulted > 0 and calls.attempts["lost"] > 0, "the faults must have happened"
     if rates == ISSUE_RATES:
         assert attempts / clean_calls <= MAX_ATTEMPTS_PER_CLEAN_CALL
 
     again = CallLog()
-    ok, _, run = apply(account, Mode.APPLY, again)
-    assert ok, errors(run)
+    ok, _, run = dev_run(account, Mode.APPLY, again)
+    assert ok, run_errors(run)
     assert again.writes == 0, again.mutating()
 
-    ok, seconds, run = apply(account, Mode.DESTROY, FaultyCalls(seed=seed + 1000, rates=rates))
+    ok, seconds, run = dev_run(account, Mode.DESTROY, FaultyCalls(seed=seed + 1000, rates=rates))
     print(f"teardown under faults: {seconds:.1f} s")
-    assert ok, errors(run)
+    assert ok, run_errors(run)
     assert census_of(account) == {}

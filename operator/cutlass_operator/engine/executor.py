@@ -16,7 +16,7 @@ and every layer after it waited for another whole reconcile (another pass of `cu
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -124,12 +124,10 @@ class _Run:
         kind = self.kinds[change.kind]
         desired: Desired = change.desired.resolved({key: obs.outputs for key, obs in self.result.observed.items()})
         current = change.observed if change.action == Action.UPDATE else None
-        for attempt in range(ATTEMPTS):
+        replaced = change.observed if change.action == Action.REPLACE else None
+        for attempt in _attempts():
             if attempt:
-                time.sleep(PAUSE_SECONDS * attempt)
-                current = self._observe(
-                    kind, desired, replaced=change.observed if change.action == Action.REPLACE else None
-                )
+                current = self._observe(kind, desired, replaced)
             try:
                 if current is None:
                     return kind.create(self.ctx, desired)
@@ -138,17 +136,15 @@ class _Run:
                     return current
                 return kind.update(self.ctx, desired, current, diff)
             except RetryableError as exc:
-                if exc.reason not in TRANSIENT or attempt == ATTEMPTS - 1:
-                    raise
+                _give_up_unless_transient(exc, attempt)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _delete(self, change: Change) -> None:
         assert change.observed is not None
         kind = self.kinds[change.kind]
         observed: Observed | None = change.observed
-        for attempt in range(ATTEMPTS):
+        for attempt in _attempts():
             if attempt:
-                time.sleep(PAUSE_SECONDS * attempt)
                 observed = self._observe_key(kind, change.observed)
                 if observed is None:  # gone: the lost answer's work was done
                     return
@@ -160,8 +156,7 @@ class _Run:
                     kind.delete(self.ctx, observed)
                 return
             except RetryableError as exc:
-                if exc.reason not in TRANSIENT or attempt == ATTEMPTS - 1:
-                    raise
+                _give_up_unless_transient(exc, attempt)
 
     def _observe(self, kind: ResourceKind, desired: Desired, replaced: Observed | None = None) -> Observed | None:
         """The resource as observe finds it now; for a replacement, the new copy, never the old one."""
@@ -191,3 +186,16 @@ class _Run:
         if self.progress:
             self.progress(change, "done" if ok else "failed")
         return ok
+
+
+def _attempts() -> Iterator[int]:
+    """The tries of one change, with a growing pause before each try after the first."""
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            time.sleep(PAUSE_SECONDS * attempt)
+        yield attempt
+
+
+def _give_up_unless_transient(exc: RetryableError, attempt: int) -> None:
+    if exc.reason not in TRANSIENT or attempt == ATTEMPTS - 1:
+        raise exc
