@@ -750,6 +750,7 @@ RULES: dict[str, Rule] = {
             "GetItem",
             "PutItem",
             "UpdateContinuousBackups",
+            "UpdateItem",
             "UpdateTimeToLive",
         )
     },

@@ -8,6 +8,7 @@ import contextlib
 import sys
 from pathlib import Path
 
+from cutlass_operator.engine.executor import CONCURRENT_CALLS
 from cutlass_operator.logs import configure_logging
 
 
@@ -25,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the operator against the cluster in KUBECONFIG or in-cluster")
     run.add_argument("--namespace", "-n", action="append", default=[], help="namespace to watch (repeatable)")
     run.add_argument("--resync-seconds", type=float, default=300.0, help="drift detection interval")
-    run.add_argument("--max-workers", type=int, default=4, help="concurrent AWS calls per reconcile")
+    run.add_argument("--max-workers", type=int, default=CONCURRENT_CALLS, help="concurrent AWS calls per reconcile")
     run.add_argument("--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
     run.add_argument("--metrics-port", type=int, default=8000, help="Prometheus metrics port (0: none)")
     run.set_defaults(command=_run)

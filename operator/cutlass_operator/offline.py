@@ -79,7 +79,7 @@ class OfflineRun:
             for _ in range(MAX_PASSES):
                 reports = [self._run_env(env, refs, with_bootstrap=False)]
                 reports += self._regions(env, regions)
-                if all(r.ok for r in reports) or any(isinstance(r.first_error, TerminalError) for r in reports):
+                if _settled(reports):
                     break
             env_report = reports[0]
             if all(r.ok for r in reports):  # the regions are gone: the lease table and the bucket may go
@@ -92,7 +92,7 @@ class OfflineRun:
             refs = self._refs(regions)
             self._env_status(env, self._run_env(env, refs), refs, regions)
             return True
-        for _ in range(MAX_PASSES):
+        for attempt in range(MAX_PASSES):
             # DNS waits until the regions have run once: before, each would look unroutable, and
             # its records would go only to come back.
             known = all(f"CutlassRegion/{r.name}" in self.reports for r in regions)
@@ -101,12 +101,15 @@ class OfflineRun:
             if env_report.caller_arn:
                 self._regions(env, [r for r in regions if not self._ok(r)])
             region_reports = [self.reports[f"CutlassRegion/{r.name}"] for r in regions if env_report.caller_arn]
-            if not known and env_report.caller_arn:  # the regions have run: DNS now, on its own
+            last = attempt == MAX_PASSES - 1 or _settled([env_report, *region_reports])
+            if not known and env_report.caller_arn and last:
+                # The regions have run and no pass follows to include DNS: DNS now, on its own.
+                # (When one follows, DNS waits for it: a run of the environment less on the way.)
                 refs = self._refs(regions)
                 env_report = _joined(env_report, self._run_env(env, refs, dns=DnsStep.ALONE))
                 self.reports[f"CutlassEnvironment/{env.name}"] = env_report
             everything = [env_report, *region_reports]
-            if all(r.ok for r in everything) or any(isinstance(r.first_error, TerminalError) for r in everything):
+            if _settled(everything):
                 break
         self._env_status(env, env_report, refs, regions)
         return not refused and all(r.ok for r in everything)
@@ -202,6 +205,11 @@ class OfflineRun:
             if objects:
                 parts.append(render_table(crds[kind], objects))
         return "\n\n".join(parts)
+
+
+def _settled(reports: list[Report]) -> bool:
+    """Nothing more for another pass to do: everything succeeded, or something cannot until edited."""
+    return all(r.ok for r in reports) or any(isinstance(r.first_error, TerminalError) for r in reports)
 
 
 def _joined(first: Report, second: Report) -> Report:

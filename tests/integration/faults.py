@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -156,6 +157,12 @@ class FaultyCalls(CallLog):
 
     seed: int = 0
     rates: Rates = field(default_factory=Rates)
+    # Seconds added to every attempt, as a round trip to AWS would: a converge's time then grows
+    # by this much per call of its longest chain of dependent calls.
+    latency: float = 0.0
+    # `service:Operation`s whose first attempt's answer is lost, whatever the draws: a fault at a
+    # chosen place, for a test that must not depend on luck.
+    lose_first: frozenset[str] = frozenset()
     # What happened per attempt: "sent", "throttled", "unavailable", "lost" (sent, answer replaced).
     attempts: Counter[str] = field(default_factory=Counter)
     # Mutating operations whose reply was lost, `service:Operation` -> count.
@@ -175,8 +182,12 @@ class FaultyCalls(CallLog):
         query_compatible = "awsQueryCompatible" in model.metadata
 
         def before_send(request: AWSPreparedRequest, event_name: str = "", **_: Any) -> AWSResponse | None:
+            time.sleep(self.latency)
             operation = event_name.rsplit(".", 1)[-1]
             outcome = self._draw(is_read(operation))
+            with self._draw_lock:
+                if f"{service}:{operation}" in self.lose_first - self.lost_replies.keys():
+                    outcome = "lost"
             with self._draw_lock:
                 self.attempts[outcome] += 1
                 if outcome == "lost":

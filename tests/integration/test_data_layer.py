@@ -19,7 +19,7 @@ import pytest
 from cutlass_operator.api.environment import Credentials, CredentialsSource, CutlassEnvironment, EnvironmentStatus
 from cutlass_operator.api.region import CutlassRegion
 from cutlass_operator.aws.calls import CallLog
-from cutlass_operator.aws.lease import LEASE_TABLE, Lease
+from cutlass_operator.aws.lease import LEASE_TABLE, RELEASED, Lease
 from cutlass_operator.aws.session import AwsClients, environment_session
 from cutlass_operator.engine.errors import RetryableError, TerminalError
 from cutlass_operator.engine.identity import IDENTITY_TAGS, MANAGED_BY, RETAINED
@@ -45,18 +45,19 @@ TABLE_NAMES = (CREDITS, USAGE, ALERTS)
 # The module's shared converged environment lives in an account outside conftest's range.
 SHARED_ACCOUNT = "300000000001"
 # A no-op resync's reads, measured (see test_a_no_op_resync_writes_nothing), with no slack: a new
-# read is a decision to make, not noise. Environment (26): AssumeRole and GetCallerIdentity, each
+# read is a decision to make, not noise. Environment (26): AssumeRole (which names the caller), each
 # region's key by alias (2), the lease table (ListTables, its tags, DescribeTable,
-# DescribeContinuousBackups, DescribeTimeToLive), the tables (ListTables, tags of the 4 tables in
-# the cutlass-tech- family, 3 reads per application table, and the Sydney replica's tags). A
-# region (72): STS (2) and its copy of the 3 tables; the network (13); the data layer's key (5)
+# DescribeContinuousBackups, DescribeTimeToLive) and none left in Sydney (ListTables), the tables
+# (ListTables, tags of the 4 tables in the cutlass-tech- family, 3 reads per application table,
+# and the Sydney replica's tags). A
+# region (71): STS (1) and its copy of the 3 tables; the network (13); the data layer's key (5)
 # and artifact bucket (6); messaging's 2 queues (5), sender (2), 2 templates (3) and alarms (1);
 # compute's 5 packages (1), log groups (6), roles (11), functions (12: list, tags, and per
 # function its aliases and provisioned concurrency), event source mappings (1) and alarms (1);
 # the API's (26) user pool, resource server, clients and hosted domain (12), REST API, stage,
 # usage plans, keys and custom domains (9), the functions' invoke policies (3) and access logs (2).
 ENVIRONMENT_NO_OP_READS = 26
-REGION_NO_OP_READS = 98
+REGION_NO_OP_READS = 97
 # Prod without flow logs (enhanced security's default): the network is not what these tests are
 # about, and the deletion policy and protection defaults come from the tier alone.
 PROD = {"tier": "prod", "settings": {"enhancedSecurity": False}}
@@ -546,7 +547,7 @@ def test_deletion_protection_keeps_prod_tables_until_the_spec_turns_it_off(accou
     assert status_of(refused, "CutlassEnvironment/dev")["phase"] == "Failed"
     # Nothing deleted: the only writes are the environment's lease, taken and released once (a terminal
     # refusal ends the teardown's passes, and the bootstrap waits for the tables).
-    assert refused.calls.mutating() == {"dynamodb:DeleteItem": 1, "dynamodb:PutItem": 1}
+    assert refused.calls.mutating() == {"dynamodb:PutItem": 1, "dynamodb:UpdateItem": 1}
     for name in TABLE_NAMES:
         assert account.table(LONDON, name)["TableStatus"] == "ACTIVE"
         assert account.table(SYDNEY, name)["TableStatus"] == "ACTIVE"
@@ -632,7 +633,46 @@ def test_a_held_lease_is_renewed_while_its_holder_works(account_id: str) -> None
     assert leases(engine) == {}
 
 
+def test_a_lease_tells_its_holder_whether_anyone_else_held_it_since_its_release(account_id: str) -> None:
+    run_environment(environment(account_id), regions=[], mode=Mode.APPLY)  # the lease table
+    engine = account_clients(account_id)
+    a = Lease(engine, LONDON, "dev-london", "operator-a/blue")
+    b = Lease(engine, LONDON, "dev-london", "operator-b/green")
+    undisturbed = []
+    for lease in (a, a, b, a):
+        with lease.held() as quiet:
+            undisturbed.append(quiet)
+    # Never held before; held and released by A alone; B took it after A; A took it after B.
+    assert undisturbed == [False, True, False, False]
+    a.acquire()  # held, never released: a holder that crashed, restarted under the same name
+    assert a.acquire() is False
+
+
+def test_a_holder_that_released_the_lease_last_reads_its_change_once(account_id: str) -> None:
+    env = environment(account_id)
+    offline(Mode.APPLY, env, london())  # by another holder: the CLI's
+
+    def change(endpoints: bool) -> CallLog:
+        calls = CallLog()
+        spec = london(vpcEndpoints={"dynamodb": endpoints, "s3": endpoints})
+        report = run_region(env, spec, mode=Mode.APPLY, calls=calls, holder="operator-a/blue")
+        assert report.ok, _error(report)
+        return calls
+
+    # The CLI released last: the network, planned from reads before the lease, is read again under it.
+    first = change(True)
+    change(False)
+    # This holder released last, and no one took the lease since: the plan stands.
+    again = change(True)
+    assert first.calls["ec2:CreateVpcEndpoint"] > 0 and again.calls["ec2:CreateVpcEndpoint"] > 0
+    assert first.calls["ec2:DescribeVpcs"] == 2 * again.calls["ec2:DescribeVpcs"] > 0
+
+
 def leases(clients: AwsClients) -> dict[str, dict[str, str]]:
-    """The lease table's items: workspace -> {holder, expiresAt}."""
+    """The leases held (not released): workspace -> {holder, expiresAt}."""
     items = clients.client("dynamodb", LONDON).scan(TableName=LEASE_TABLE, ConsistentRead=True)["Items"]
-    return {i["workspace"]["S"]: {"holder": i["holder"]["S"], "expiresAt": i["expiresAt"]["N"]} for i in items}
+    return {
+        i["workspace"]["S"]: {"holder": i["holder"]["S"], "expiresAt": i["expiresAt"]["N"]}
+        for i in items
+        if i["expiresAt"]["N"] != RELEASED
+    }

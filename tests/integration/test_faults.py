@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from cutlass_operator.aws.calls import CallLog
 from cutlass_operator.aws.session import stop_blind_repeats
@@ -159,6 +160,30 @@ def test_a_create_without_a_token_is_still_retried_when_throttled() -> None:
     assert len(sent) == 2
 
 
+def test_calls_that_raise_are_told_to_the_observers_and_reach_the_caller_unchanged() -> None:
+    """The operator's metrics observe every call (handlers/metrics.py); a call that ends in an
+    exception (a create given up after a lost answer, a connection never made) must still count,
+    and the caller must get that exception, not one raised by the observer."""
+    told: list[tuple[str, str, str]] = []
+    calls = CallLog(observers=[lambda service, operation, outcome: told.append((service, operation, outcome))])
+    given_up = unsent_client("ec2", max_attempts=4)
+    stop_blind_repeats(given_up)
+    model = given_up.meta.service_model
+    given_up.meta.events.register(
+        "before-send", lambda request, **_: error_response(request.url, model.resolved_protocol, unavailable_for("ec2"))
+    )
+    calls.attach(given_up)
+    with pytest.raises(ClientError) as raised:
+        given_up.create_vpc(CidrBlock="10.0.0.0/16")
+    assert raised.value.response["Error"]["Code"] == "Unavailable"
+
+    unreachable = unsent_client("sts")  # nothing listens on its endpoint's port
+    calls.attach(unreachable)
+    with pytest.raises(EndpointConnectionError):
+        unreachable.get_caller_identity()
+    assert told == [("ec2", "CreateVpc", "Unavailable"), ("sts", "GetCallerIdentity", "EndpointConnectionError")]
+
+
 # ---------------------------------------------------------------------------------------------
 # manifests/dev under faults, against the moto server.
 
@@ -167,21 +192,53 @@ def census_of(account: str) -> Census:
     return census_of_any_account(account, REGIONS)
 
 
+@dataclass(frozen=True)
+class Clean:
+    """A clean converge: its census, time, number of API calls, and workspace runs (one AssumeRole
+    each: the environment's and the regions' passes)."""
+
+    census: Census
+    seconds: float
+    calls: int
+    runs: int
+
+
 @pytest.fixture(scope="module")
-def clean(moto_endpoint: str) -> Iterator[tuple[Census, float, int]]:
-    """A clean converge's census, time and number of API calls."""
+def clean(moto_endpoint: str) -> Iterator[Clean]:
     calls = FaultyCalls(rates=NONE)
     ok, seconds, run = dev_run(CLEAN_ACCOUNT, Mode.APPLY, calls)
     assert ok, run_errors(run)
     print(f"\nclean converge: {seconds:.1f} s, {sum(calls.calls.values())} calls")
-    yield census_of(CLEAN_ACCOUNT), seconds, sum(calls.calls.values())
+    yield Clean(census_of(CLEAN_ACCOUNT), seconds, sum(calls.calls.values()), calls.calls["sts:AssumeRole"])
+
+
+# Creates whose answer, once lost, each fault path must absorb: a token AWS dedupes by (NAT gateway),
+# a create without one that botocore must not repeat (VPC, API key), and a Route 53 batch that
+# botocore repeats and that then meets its own records.
+LOST_ONCE = [
+    ("ec2:CreateNatGateway", "400000000061"),
+    ("ec2:CreateVpc", "400000000062"),
+    ("apigateway:CreateApiKey", "400000000063"),
+    ("route53:ChangeResourceRecordSets", "400000000064"),
+]
+
+
+@pytest.mark.parametrize(("operation", "account"), LOST_ONCE, ids=[op for op, _ in LOST_ONCE])
+def test_a_lost_answer_is_absorbed_where_it_happens(operation: str, account: str, clean: Clean) -> None:
+    """Without another pass of the environment or a region: the change is observed and finished."""
+    calls = FaultyCalls(rates=NONE, lose_first=frozenset({operation}))
+    ok, _, run = dev_run(account, Mode.APPLY, calls)
+    assert calls.lost_replies == {operation: 1}
+    assert ok, run_errors(run)
+    assert calls.calls["sts:AssumeRole"] == clean.runs
+    assert differences(clean.census, census_of(account)) == {}
 
 
 @pytest.mark.parametrize(("seed", "rates", "account"), SELECTED, ids=[f"seed{s[0]}" for s in SELECTED])
 def test_one_apply_under_faults_converges_to_the_clean_census_and_a_teardown_leaves_nothing(
-    seed: int, rates: Rates, account: str, clean: tuple[Census, float, int]
+    seed: int, rates: Rates, account: str, clean: Clean
 ) -> None:
-    clean_census, clean_seconds, clean_calls = clean
+    clean_census, clean_seconds, clean_calls = clean.census, clean.seconds, clean.calls
     calls = FaultyCalls(seed=seed, rates=rates)
     ok, seconds, run = dev_run(account, Mode.APPLY, calls)
     attempts = sum(calls.attempts.values())

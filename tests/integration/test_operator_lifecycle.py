@@ -400,7 +400,7 @@ class TestApplying:
             'cutlass_reconcile_total{kind="CutlassRegion",outcome="success"}',
             'cutlass_reconcile_duration_seconds_count{kind="CutlassEnvironment"}',
             'cutlass_aws_calls_total{operation="CreateVpc",outcome="ok",service="ec2"}',
-            'cutlass_aws_calls_total{operation="GetCallerIdentity",outcome="ok",service="sts"}',
+            'cutlass_aws_calls_total{operation="AssumeRole",outcome="ok",service="sts"}',
         ):
             assert sample in text, sample
         managed = [line for line in text.splitlines() if line.startswith("cutlass_managed_resources{") and mine in line]

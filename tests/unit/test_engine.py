@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from cutlass_operator.engine.errors import TerminalError
@@ -92,6 +94,14 @@ def test_changing_an_immutable_field_is_terminal_and_writes_nothing() -> None:
     with pytest.raises(TerminalError, match=r"cannot change in place \(fixed: 'a' -> 'b'\)"):
         reconcile({kind.kind: kind}, [desired("vpc", fixed="b")], CTX)
     assert kind.log == []
+
+
+def test_a_refused_change_names_the_spec_field_it_comes_from() -> None:
+    kind = MemoryKind()
+    reconcile({kind.kind: kind}, [desired("vpc", fixed="a")], CTX)
+    edited = replace(desired("vpc", fixed="b"), origins={"fixed": "spec.network.vpcCidr"})
+    with pytest.raises(TerminalError, match=r"^spec.network.vpcCidr: .* cannot change in place \(fixed:"):
+        reconcile({kind.kind: kind}, [edited], CTX)
 
 
 class ReplaceableKind(MemoryKind):

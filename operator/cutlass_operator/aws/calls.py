@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 READ_PREFIXES = ("Describe", "Get", "List", "Head", "Lookup", "Search", "Query", "Scan", "BatchGet")
 
 
@@ -46,9 +48,12 @@ class CallLog:
             for observer in self.observers:
                 observer(service, model.name, code or "ok")
 
-        def on_failed(model: Any, **_: Any) -> None:
+        # botocore tells of a call that raised (no answer, or a retry handler gave up) without its
+        # model: only the event name carries the operation.
+        def on_failed(event_name: str, exception: Exception, **_: Any) -> None:
+            code = exception.response.get("Error", {}).get("Code") if isinstance(exception, ClientError) else None
             for observer in self.observers:
-                observer(service, model.name, "ConnectionError")
+                observer(service, event_name.rsplit(".", 1)[-1], code or type(exception).__name__)
 
         client.meta.events.register("before-call", on_call)
         if self.observers:

@@ -9,7 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cutlass_operator.api.environment import CutlassEnvironmentSpec
 from cutlass_operator.aws.calls import CallLog
-from cutlass_operator.aws.session import AwsClients, environment_session
+from cutlass_operator.aws.session import AwsClients, assumed_session
 from cutlass_operator.engine.errors import RetryableError, TerminalError
 
 DENIED = {"AccessDenied", "AccessDeniedException", "InvalidClientTokenId", "SignatureDoesNotMatch"}
@@ -26,9 +26,11 @@ def connect(
 ) -> Connection:
     """Clients for the environment's account in `region`, verified to act in `spec.accountId`."""
     try:
-        session = environment_session(spec.credentials, secret, region, calls)
+        session, caller_arn = assumed_session(spec.credentials, secret, region, calls)
         clients = AwsClients(session, region, calls)
-        identity = clients.client("sts").get_caller_identity()
+        if caller_arn is None:
+            identity = clients.client("sts").get_caller_identity()
+            caller_arn = str(identity["Arn"])
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         message = exc.response.get("Error", {}).get("Message", str(exc))
@@ -40,10 +42,11 @@ def connect(
         raise RetryableError("CredentialsUnavailable", f"{code}: {message}") from exc
     except BotoCoreError as exc:
         raise RetryableError("CredentialsUnavailable", str(exc)) from exc
-    if identity["Account"] != spec.account_id:
+    account = caller_arn.split(":")[4]  # arn:<partition>:sts|iam::<account>:...
+    if account != spec.account_id:
         raise TerminalError(
             "AccountMismatch",
-            f"the credentials act in account {identity['Account']} ({identity['Arn']}) but spec.accountId "
+            f"the credentials act in account {account} ({caller_arn}) but spec.accountId "
             f"is {spec.account_id}: fix spec.accountId or the credentials; nothing was written",
         )
-    return Connection(clients, str(identity["Arn"]))
+    return Connection(clients, caller_arn)

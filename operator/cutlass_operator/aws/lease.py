@@ -5,6 +5,11 @@ A lease is one item in the account's lease table (created by the environment's b
 taken with a conditional write that succeeds only when the item is absent, expired, or ours.
 It is taken only when a plan has changes, so a steady-state resync writes nothing; it is
 renewed in the background while the apply runs and released at the end.
+
+Released, the item stays (expired, and swept by the table's TTL): taking it again answers whether
+anyone else held it since its holder let it go. When no one did, nothing of the workspace was
+written since (every writer holds the lease), so a plan made from reads after that release is
+still the plan, and the caller need not read the workspace again under the lease.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from cutlass_operator.engine.errors import RetryableError
 
 LEASE_TABLE = "cutlass-tech-operator-leases"
 LEASE_SECONDS = 60.0
+# A released lease's expiry: long past, so anyone may take it, and TTL sweeps it.
+RELEASED = "0"
 
 
 def default_holder() -> str:
@@ -46,21 +53,24 @@ class Lease:
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @contextmanager
-    def held(self) -> Iterator[None]:
-        self.acquire()
+    def held(self) -> Iterator[bool]:
+        """The lease, held until the block ends; the block is told whether the workspace is
+        undisturbed: this holder released the lease last, and no one has taken it since."""
+        undisturbed = self.acquire()
         renewer = threading.Thread(target=self._renew_until_stopped, name=f"lease-{self.workspace}", daemon=True)
         renewer.start()
         try:
-            yield
+            yield undisturbed
         finally:
             self._stop.set()
             renewer.join(timeout=5)
             self.release()
 
-    def acquire(self) -> None:
+    def acquire(self) -> bool:
+        """Take (or renew) the lease; True if this holder had released it and no one took it since."""
         now = time.time()
         try:
-            self._dynamodb.put_item(
+            old = self._dynamodb.put_item(
                 TableName=self.table,
                 Item={
                     "workspace": {"S": self.workspace},
@@ -69,18 +79,22 @@ class Lease:
                 },
                 ConditionExpression="attribute_not_exists(workspace) OR holder = :me OR expiresAt < :now",
                 ExpressionAttributeValues={":me": {"S": self.holder}, ":now": {"N": str(int(now))}},
-            )
+                ReturnValues="ALL_OLD",
+            ).get("Attributes", {})
         except ClientError as exc:
             raise self._explain(exc) from exc
+        holder, expires = old.get("holder", {}).get("S"), old.get("expiresAt", {}).get("N")
+        return bool(holder == self.holder and expires == RELEASED)
 
     def release(self) -> None:
         # Failing means it expired and was taken over, or is gone: either way no longer ours.
         with contextlib.suppress(ClientError):
-            self._dynamodb.delete_item(
+            self._dynamodb.update_item(
                 TableName=self.table,
                 Key={"workspace": {"S": self.workspace}},
+                UpdateExpression="SET expiresAt = :released",
                 ConditionExpression="holder = :me",
-                ExpressionAttributeValues={":me": {"S": self.holder}},
+                ExpressionAttributeValues={":me": {"S": self.holder}, ":released": {"N": RELEASED}},
             )
 
     def _renew_until_stopped(self) -> None:

@@ -140,22 +140,32 @@ def environment_session(
     credentials: Credentials, secret: Mapping[str, str] | None, region: str, calls: CallLog | None = None
 ) -> boto3.Session:
     """A session acting in the environment's account: the base session, then the role if one is named."""
+    return assumed_session(credentials, secret, region, calls)[0]
+
+
+def assumed_session(
+    credentials: Credentials, secret: Mapping[str, str] | None, region: str, calls: CallLog | None = None
+) -> tuple[boto3.Session, str | None]:
+    """`environment_session`, and the caller ARN AWS answered the role's assumption with (None when
+    no role is named): the same ARN GetCallerIdentity would give, without another round trip."""
     session = base_session(credentials, secret, region)
     if credentials.role_arn is None:
-        return session
+        return session, None
     sts = session.client("sts", config=CLIENT_CONFIG)
     if calls is not None:
         calls.attach(sts)
     params: dict[str, Any] = {"RoleArn": credentials.role_arn, "RoleSessionName": credentials.session_name}
     if credentials.external_id:
         params["ExternalId"] = credentials.external_id
-    creds = sts.assume_role(**params)["Credentials"]
-    return new_session(
+    answer = sts.assume_role(**params)
+    creds = answer["Credentials"]
+    assumed = new_session(
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],
         region_name=region,
     )
+    return assumed, str(answer["AssumedRoleUser"]["Arn"])
 
 
 @dataclass

@@ -28,13 +28,20 @@ from cutlass_operator.engine.resource import Desired, KindContext, Observed, Res
 
 Progress = Callable[[Change, str], None]
 
-# Reasons (resources/errors.py) after which the change is tried again, after observing afresh: AWS
-# was briefly unable, or a create found its resource there (an earlier attempt's lost answer).
-TRANSIENT = frozenset({"AwsThrottled", "AwsUnavailable", "AwsUnreachable", "AlreadyExists"})
+# Reasons (resources/errors.py, route53.py) after which the change is tried again, after observing
+# afresh: AWS was briefly unable, a create found its resource there (an earlier attempt's lost
+# answer), or a Route 53 batch met records that changed since they were read (the same: a batch
+# whose answer was lost, then repeated by botocore, finds its own records).
+TRANSIENT = frozenset(
+    {"AwsThrottled", "AwsUnavailable", "AwsUnreachable", "AlreadyExists", "RecordsChanged", "Route53Busy"}
+)
 # Tries of one change within an apply; each after the first observes first. botocore already made
 # up to eight attempts of the failing call, so a third failure here is rarely bad luck.
 ATTEMPTS = 3
 PAUSE_SECONDS = 0.5  # before the observe: AWS has just answered 5xx or throttled
+# Changes (and kinds observed) at once per reconcile: a layer's independent branches, such as a
+# region's five functions with their roles, log groups and packages, go together rather than queue.
+CONCURRENT_CALLS = 8
 
 
 @dataclass
@@ -53,7 +60,7 @@ def apply_plan(
     kinds: Mapping[str, ResourceKind],
     ctx: KindContext,
     *,
-    max_workers: int = 4,
+    max_workers: int = CONCURRENT_CALLS,
     progress: Progress | None = None,
 ) -> ApplyResult:
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="cutlass-apply") as pool:

@@ -169,9 +169,11 @@ def _compare(want: Desired, current: Observed, kind: ResourceKind, outputs: Mapp
         )  # fmt: skip
     if frozen:
         fields = "; ".join(str(d) for d in frozen)
+        edited = sorted({want.origins[d.path] for d in frozen if d.path in want.origins})
         raise TerminalError(
             "ImmutableFieldChanged",
-            f"{want.kind} {want.name} cannot change in place ({fields}): restore the previous value, "
+            "".join(f"{origin}: " for origin in edited)
+            + f"{want.kind} {want.name} cannot change in place ({fields}): restore the previous value, "
             "or delete and recreate the resource that owns it",
         )
     action = Action.UPDATE if diff else Action.NOOP

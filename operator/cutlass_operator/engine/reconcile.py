@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from cutlass_operator.engine.executor import ApplyResult, Progress, apply_plan
+from cutlass_operator.engine.executor import CONCURRENT_CALLS, ApplyResult, Progress, apply_plan
 from cutlass_operator.engine.plan import Plan, build_plan
 from cutlass_operator.engine.resource import Desired, KindContext, Observed, ResourceKind
 
@@ -19,7 +19,7 @@ class Outcome:
 
 
 def observe(
-    kinds: Mapping[str, ResourceKind], desired: Sequence[Desired], ctx: KindContext, max_workers: int = 4
+    kinds: Mapping[str, ResourceKind], desired: Sequence[Desired], ctx: KindContext, max_workers: int = CONCURRENT_CALLS
 ) -> list[Observed]:
     """Ask every kind once for all of its resources; kinds are independent, so ask concurrently."""
     by_kind: dict[str, list[Desired]] = defaultdict(list)
@@ -39,7 +39,7 @@ def reconcile(
     apply: bool = True,
     destroy: bool = False,
     retain: bool = False,
-    max_workers: int = 4,
+    max_workers: int = CONCURRENT_CALLS,
     progress: Progress | None = None,
 ) -> Outcome:
     """`scope` is the key prefix this call owns: kinds shared by several layers (security groups,

@@ -46,6 +46,8 @@ class Desired:
     # Overrides the layer's deletion policy for this resource (None: follow it): the API layer's
     # user pool holds people's accounts, so it is data even though the API around it is not.
     retain: bool | None = None
+    # The spec fields a property comes from, where a refusal must name what the user edits.
+    origins: Mapping[str, str] = field(default_factory=dict)
 
     def dependencies(self) -> frozenset[str]:
         return self.depends_on | {ref.key for ref in iter_refs(self.properties)}

@@ -6,6 +6,7 @@ import kopf
 from pydantic import BaseModel, ConfigDict, Field
 
 from cutlass_operator.aws.lease import default_holder
+from cutlass_operator.engine.executor import CONCURRENT_CALLS
 
 FINALIZER = "cutlass.tech/finalizer"
 
@@ -16,7 +17,7 @@ class OperatorConfig(BaseModel):
     resync_seconds: float = Field(default=300.0, gt=0, description="Drift detection interval per object.")
     retry_seconds: float = Field(default=15.0, gt=0, description="Delay before retrying a transient failure.")
     namespaces: tuple[str, ...] = Field(default=(), description="Namespaces to watch; empty: all.")
-    max_workers: int = Field(default=4, ge=1, le=32, description="Concurrent AWS calls per reconcile.")
+    max_workers: int = Field(default=CONCURRENT_CALLS, ge=1, le=32, description="Concurrent AWS calls per reconcile.")
     holder: str = Field(default_factory=default_holder, description="This operator's name on workspace leases.")
 
 

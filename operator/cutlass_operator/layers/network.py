@@ -98,6 +98,8 @@ class _Builder:
         name: str,
         properties: Mapping[str, Any],
         depends_on: Sequence[str] = (),
+        *,
+        origins: Mapping[str, str] | None = None,
     ) -> Desired:
         return Desired(
             key=key,
@@ -106,6 +108,7 @@ class _Builder:
             properties=properties,
             tags=self.workspace.tags(LAYER, key, name),
             depends_on=frozenset(depends_on),
+            origins=origins or {},
         )
 
     def name(self, component: str, zone: str = "") -> str:
@@ -239,6 +242,11 @@ def _subnet(build: _Builder, zone: str, aws_zone: str, cidr: str, *, public: boo
         EC2_SUBNET,
         build.name(f"{tier}-subnet", zone),
         {"vpcId": Ref(VPC, "id"), "cidrBlock": cidr, "availabilityZone": aws_zone, "mapPublicIpOnLaunch": public},
+        # A subnet is keyed by its zone, and the two lists pair ranges with zones by position.
+        origins={
+            "cidrBlock": f"spec.network.{tier}SubnetCidrs (paired with spec.network.availabilityZones by position)",
+            "availabilityZone": "spec.network.availabilityZones",
+        },
     )
 
 

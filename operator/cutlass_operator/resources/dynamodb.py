@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from cutlass_operator.aws.fanout import at_once, each
 from cutlass_operator.engine.errors import RetryableError, TerminalError
 from cutlass_operator.engine.identity import IDENTITY_TAGS, RETAINED
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind, normalise
@@ -120,7 +121,6 @@ class TableKind(ResourceKind):
         for d in desired:
             if not str(d.properties["tableName"]).startswith(self.name_prefix):
                 raise ValueError(f"{d.key}: table {d.properties['tableName']} is outside {self.name_prefix}")
-        found: list[Observed] = []
         with aws_errors(f"observe {self.kind} {self.name_prefix}*"):
             names = [
                 name
@@ -128,23 +128,28 @@ class TableKind(ResourceKind):
                 for name in page.get("TableNames", [])
                 if name.startswith(self.name_prefix)
             ]
-            for name in names:
-                with tolerate_not_found():  # deleted between the list and the reads
-                    tags = _list_tags(ddb, table_arn(ctx.region, ctx.account_id, name))
-                    key = key_of(tags, name)
-                    if not matches(tags, ctx.selector) or not key.startswith(self.key_prefix):
-                        continue
-                    table = ddb.describe_table(TableName=name)["Table"]
-                    if table.get("TableStatus") == "DELETING":
-                        continue  # gone as far as the plan is concerned
-                    backups = ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
-                    ttl = ddb.describe_time_to_live(TableName=name).get("TimeToLiveDescription", {})
-                    observed = _observed(ctx, key, self.kind, table, tags)
-                    _absorb_backups(observed, backups)
-                    _absorb_ttl(observed, ttl)
-                    observed.private["replicaTags"] = _replica_tags(ctx, observed)
-                    found.append(observed)
-        return found
+            found = each(lambda name: self._observe_one(ctx, ddb, name), names)
+        return [observed for observed in found if observed is not None]
+
+    def _observe_one(self, ctx: KindContext, ddb: Any, name: str) -> Observed | None:
+        with tolerate_not_found():  # deleted between the list and the reads
+            tags = _list_tags(ddb, table_arn(ctx.region, ctx.account_id, name))
+            key = key_of(tags, name)
+            if not matches(tags, ctx.selector) or not key.startswith(self.key_prefix):
+                return None
+            table, backups, ttl = at_once(
+                lambda: ddb.describe_table(TableName=name),
+                lambda: ddb.describe_continuous_backups(TableName=name),
+                lambda: ddb.describe_time_to_live(TableName=name),
+            )
+            if table["Table"].get("TableStatus") == "DELETING":
+                return None  # gone as far as the plan is concerned
+            observed = _observed(ctx, key, self.kind, table["Table"], tags)
+            _absorb_backups(observed, backups["ContinuousBackupsDescription"])
+            _absorb_ttl(observed, ttl.get("TimeToLiveDescription", {}))
+            observed.private["replicaTags"] = _replica_tags(ctx, observed)
+            return observed
+        return None
 
     def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
         """The base comparison on canonical shapes, without the `pruneReplicas` policy, ignoring

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
+from cutlass_operator.aws.fanout import each
 from cutlass_operator.engine.resource import ClientFactory
 from cutlass_operator.resources.errors import aws_errors, is_not_found
 
@@ -21,17 +22,17 @@ class TableFacts:
 
 
 def table_facts(clients: ClientFactory, region: str, names: Sequence[str]) -> dict[str, TableFacts]:
-    """One DescribeTable per table: its status, ARN and this region's stream (each replica has its own)."""
+    """One DescribeTable per table, at once: its status, ARN and this region's stream (each replica has its own)."""
     dynamodb = clients.client("dynamodb", region=region)
-    facts: dict[str, TableFacts] = {}
-    for name in names:
+
+    def facts(name: str) -> TableFacts:
         with aws_errors(f"describe table {name} in {region}"):
             try:
                 table = dynamodb.describe_table(TableName=name)["Table"]
             except ClientError as exc:
                 if not is_not_found(exc):
                     raise
-                facts[name] = TableFacts(None)
-                continue
-        facts[name] = TableFacts(table["TableStatus"], table.get("TableArn"), table.get("LatestStreamArn"))
-    return facts
+                return TableFacts(None)
+        return TableFacts(table["TableStatus"], table.get("TableArn"), table.get("LatestStreamArn"))
+
+    return dict(zip(names, each(facts, names), strict=True))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from cutlass_operator.aws.fanout import each
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind
 from cutlass_operator.resources.ec2_common import describe_name, ec2_client, managed_tags, sync_tags
 from cutlass_operator.resources.errors import aws_errors, tolerate_not_found
@@ -83,12 +84,13 @@ class VpcKind(ResourceKind):
 
 
 def _dns_attributes(ec2: EC2Client, vpc_id: str, wanted: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name, attribute in DNS_ATTRIBUTES.items():
-        if name in wanted:
-            response: Any = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=attribute)
-            values[name] = response[name[0].upper() + name[1:]]["Value"]
-    return values
+    names = [name for name in DNS_ATTRIBUTES if name in wanted]
+
+    def value(name: str) -> Any:
+        response: Any = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=DNS_ATTRIBUTES[name])
+        return response[name[0].upper() + name[1:]]["Value"]
+
+    return dict(zip(names, each(value, names), strict=True))
 
 
 def _set_dns_attributes(ec2: EC2Client, vpc_id: str, desired: Any, current: Any, what: str) -> None:

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from cutlass_operator.aws.fanout import at_once, each
 from cutlass_operator.engine.errors import RetryableError, TerminalError
 from cutlass_operator.engine.identity import IDENTITY_TAGS, KEY, MANAGED_BY, PREFIX, RETAINED, WORKSPACE
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind
@@ -72,29 +73,30 @@ class KmsKeyKind(ResourceKind):
     def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
         kms = _client(ctx)
         wanted = {d.key: d for d in desired}
-        found: list[Observed] = []
         with aws_errors(f"observe {self.kind} in {ctx.region}"):
             tagged = tagged_resources(ctx, "kms:key")
             aliases = _aliases_by_key(kms) if tagged else {}
-            for arn, listed_tags in sorted(tagged.items()):
+
+            def observe_one(listed: tuple[str, dict[str, str]]) -> Observed | None:
+                arn, tags = listed
                 key_id = arn.rsplit("/", 1)[-1]
                 with tolerate_not_found():  # deleted between the listing and the reads
                     meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
                     if meta["KeyState"] in GONE_STATES:
-                        continue
-                    tags = listed_tags
+                        return None
                     if key_of(tags, key_id) not in wanted:
                         tags = _key_tags(kms, key_id)  # an orphan is about to go: confirm its tags
                         if not matches(tags, ctx.selector):
-                            continue
+                            return None
                     key = key_of(tags, key_id)
                     want = wanted.get(key)
                     want_alias = want.properties.get("alias") if want else None
-                    found.append(
-                        self._observed(
-                            ctx, kms, key, meta, tags=tags, aliases=aliases.get(key_id, []), want_alias=want_alias
-                        )
+                    return self._observed(
+                        ctx, kms, key, meta, tags=tags, aliases=aliases.get(key_id, []), want_alias=want_alias
                     )
+                return None
+
+            found = [o for o in each(observe_one, sorted(tagged.items())) if o is not None]
         # Duplicates of one entry: the engine keeps the first, so the key in use comes first.
         found.sort(key=lambda o: (o.key, not o.private["holdsAlias"], str(o.private["created"])))
         return found
@@ -282,8 +284,12 @@ class KmsKeyKind(ResourceKind):
         key_id = meta["KeyId"]
         names = sorted(a["AliasName"] for a in aliases if "AliasName" in a)
         alias = want_alias if want_alias in names else next((n for n in names if n.startswith(OUR_ALIASES)), None)
-        rotation = kms.get_key_rotation_status(KeyId=key_id).get("KeyRotationEnabled", False)
-        policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+        rotation_answer, policy_answer = at_once(
+            lambda: kms.get_key_rotation_status(KeyId=key_id),
+            lambda: kms.get_key_policy(KeyId=key_id, PolicyName="default"),
+        )
+        rotation = rotation_answer.get("KeyRotationEnabled", False)
+        policy = json.loads(policy_answer["Policy"])
         properties: dict[str, Any] = {
             "description": meta.get("Description", ""),
             "alias": alias,

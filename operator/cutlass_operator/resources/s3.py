@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
 
+from cutlass_operator.aws.fanout import at_once
 from cutlass_operator.engine.errors import RetryableError, TerminalError
 from cutlass_operator.engine.identity import IDENTITY_TAGS, KEY, MANAGED_BY, RETAINED, WORKSPACE
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind
@@ -151,11 +152,17 @@ class BucketKind(ResourceKind):
         owner = ctx.account_id
         props = desired.properties
         have = observed.properties
-        with _s3_errors(f"update {self.kind} {name}"):
-            block = props.get("publicAccessBlock")
-            if block is not None and _public_access_block(block) != have.get("publicAccessBlock"):
-                flags = _public_access_block(block)
-                s3.put_public_access_block(
+        # Each setting is its own subresource: written at once, not one after another, except the
+        # public access block, which goes first (S3 may refuse a policy written while the block
+        # changes, and the bucket is never without its block once it has a policy).
+        first: list[Callable[[], object]] = []
+        writes: list[Callable[[], object]] = []
+        now: dict[str, Any] = {}
+        block = props.get("publicAccessBlock")
+        if block is not None and _public_access_block(block) != have.get("publicAccessBlock"):
+            flags = now["publicAccessBlock"] = _public_access_block(block)
+            first.append(
+                lambda: s3.put_public_access_block(
                     Bucket=name,
                     PublicAccessBlockConfiguration={
                         "BlockPublicAcls": flags["blockPublicAcls"],
@@ -165,45 +172,60 @@ class BucketKind(ResourceKind):
                     },
                     ExpectedBucketOwner=owner,
                 )
-                have["publicAccessBlock"] = flags
-            encryption = props.get("encryption")
-            if encryption is not None and _encryption(encryption) != have.get("encryption"):
-                s3.put_bucket_encryption(
+            )
+        encryption = props.get("encryption")
+        if encryption is not None and _encryption(encryption) != have.get("encryption"):
+            now["encryption"] = _encryption(encryption)
+            writes.append(
+                lambda: s3.put_bucket_encryption(
                     Bucket=name,
                     ServerSideEncryptionConfiguration={"Rules": [_encryption_rule(encryption)]},
                     ExpectedBucketOwner=owner,
                 )
-                have["encryption"] = _encryption(encryption)
-            versioning = props.get("versioning")
-            if versioning is not None and bool(versioning) != have.get("versioning"):
-                status: BucketVersioningStatusType = "Enabled" if versioning else "Suspended"
-                s3.put_bucket_versioning(
+            )
+        versioning = props.get("versioning")
+        if versioning is not None and bool(versioning) != have.get("versioning"):
+            status: BucketVersioningStatusType = "Enabled" if versioning else "Suspended"
+            now["versioning"] = bool(versioning)
+            writes.append(
+                lambda: s3.put_bucket_versioning(
                     Bucket=name, VersioningConfiguration={"Status": status}, ExpectedBucketOwner=owner
                 )
-                have["versioning"] = bool(versioning)
-            if "policy" in props and not same_policy(props["policy"], have.get("policy")):
-                if props["policy"] is None:
-                    s3.delete_bucket_policy(Bucket=name, ExpectedBucketOwner=owner)
-                else:
-                    s3.put_bucket_policy(Bucket=name, Policy=json.dumps(props["policy"]), ExpectedBucketOwner=owner)
-                have["policy"] = props["policy"]
-            days = props.get("noncurrentVersionExpirationDays")
-            if "noncurrentVersionExpirationDays" in props and (
-                days != have.get("noncurrentVersionExpirationDays") or "lifecycleRules" not in observed.private
-            ):
-                others = [r for r in observed.private.get("lifecycleRules", []) if r.get("ID") != LIFECYCLE_RULE]
-                s3.put_bucket_lifecycle_configuration(
+            )
+        if "policy" in props and not same_policy(props["policy"], have.get("policy")):
+            policy = now["policy"] = props["policy"]
+            if policy is None:
+                writes.append(lambda: s3.delete_bucket_policy(Bucket=name, ExpectedBucketOwner=owner))
+            else:
+                writes.append(
+                    lambda: s3.put_bucket_policy(Bucket=name, Policy=json.dumps(policy), ExpectedBucketOwner=owner)
+                )
+        days = props.get("noncurrentVersionExpirationDays")
+        if "noncurrentVersionExpirationDays" in props and (
+            days != have.get("noncurrentVersionExpirationDays") or "lifecycleRules" not in observed.private
+        ):
+            others = [r for r in observed.private.get("lifecycleRules", []) if r.get("ID") != LIFECYCLE_RULE]
+            now["noncurrentVersionExpirationDays"] = days
+            writes.append(
+                lambda: s3.put_bucket_lifecycle_configuration(
                     Bucket=name,
                     LifecycleConfiguration={"Rules": [*others, _lifecycle_rule(days)]},
                     ExpectedBucketOwner=owner,
                 )
-                have["noncurrentVersionExpirationDays"] = days
-            changes = tag_changes(desired.tags, observed.tags)
-            if changes:
-                # PutBucketTagging replaces the whole set: send ours and everyone else's.
-                tags = changes.applied_to(observed.tags)
-                s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": _s3_tags(tags)}, ExpectedBucketOwner=owner)
-                observed.tags = tags
+            )
+        changes = tag_changes(desired.tags, observed.tags)
+        tags = changes.applied_to(observed.tags) if changes else observed.tags
+        if changes:  # PutBucketTagging replaces the whole set: send ours and everyone else's.
+            writes.append(
+                lambda: s3.put_bucket_tagging(
+                    Bucket=name, Tagging={"TagSet": _s3_tags(tags)}, ExpectedBucketOwner=owner
+                )
+            )
+        with _s3_errors(f"update {self.kind} {name}"):
+            for group in (first, writes):
+                at_once(*group)
+        have.update(now)
+        observed.tags = tags
         observed.key = desired.key
         return observed
 
@@ -277,19 +299,24 @@ class BucketKind(ResourceKind):
 
 
 def _read_settings(s3: S3Client, ctx: KindContext, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Five reads, one per setting: S3 has no call that returns a bucket's configuration at once."""
+    """Five reads, one per setting, at once: S3 has no call that returns a bucket's configuration."""
     owner = ctx.account_id
-    versioning = s3.get_bucket_versioning(Bucket=name, ExpectedBucketOwner=owner).get("Status") == "Enabled"
-    sse = _absent_as_none(lambda: s3.get_bucket_encryption(Bucket=name, ExpectedBucketOwner=owner), NO_ENCRYPTION)
+    versioning_answer, sse, block, policy, lifecycle = at_once(
+        lambda: s3.get_bucket_versioning(Bucket=name, ExpectedBucketOwner=owner),
+        lambda: _absent_as_none(
+            lambda: s3.get_bucket_encryption(Bucket=name, ExpectedBucketOwner=owner), NO_ENCRYPTION
+        ),
+        lambda: _absent_as_none(
+            lambda: s3.get_public_access_block(Bucket=name, ExpectedBucketOwner=owner), NO_PUBLIC_ACCESS_BLOCK
+        ),
+        lambda: _absent_as_none(lambda: s3.get_bucket_policy(Bucket=name, ExpectedBucketOwner=owner), NO_POLICY),
+        lambda: _absent_as_none(
+            lambda: s3.get_bucket_lifecycle_configuration(Bucket=name, ExpectedBucketOwner=owner), NO_LIFECYCLE
+        ),
+    )
+    versioning = versioning_answer.get("Status") == "Enabled"
     rules = sse["ServerSideEncryptionConfiguration"]["Rules"] if sse else []
-    block = _absent_as_none(
-        lambda: s3.get_public_access_block(Bucket=name, ExpectedBucketOwner=owner), NO_PUBLIC_ACCESS_BLOCK
-    )
     block_config: Mapping[str, Any] = block["PublicAccessBlockConfiguration"] if block else {}
-    policy = _absent_as_none(lambda: s3.get_bucket_policy(Bucket=name, ExpectedBucketOwner=owner), NO_POLICY)
-    lifecycle = _absent_as_none(
-        lambda: s3.get_bucket_lifecycle_configuration(Bucket=name, ExpectedBucketOwner=owner), NO_LIFECYCLE
-    )
     lifecycle_rules = list(lifecycle.get("Rules", [])) if lifecycle else []
     properties: dict[str, Any] = {
         "versioning": versioning,

@@ -12,6 +12,7 @@ the regions' APIs), then the tables, then the bootstrap.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from enum import StrEnum
 from typing import Any
 
@@ -29,10 +30,12 @@ from cutlass_operator.api.environment import (
     TableStatus,
 )
 from cutlass_operator.aws.calls import CallLog
+from cutlass_operator.aws.fanout import each
 from cutlass_operator.aws.guard import connect
 from cutlass_operator.aws.lease import Lease, default_holder
 from cutlass_operator.engine.conditions import SYNCED, set_condition
 from cutlass_operator.engine.errors import ReconcileError, RetryableError
+from cutlass_operator.engine.executor import CONCURRENT_CALLS
 from cutlass_operator.engine.identity import GLOBAL, Workspace
 from cutlass_operator.engine.reconcile import reconcile
 from cutlass_operator.engine.resource import ClientFactory, KindContext, Observed
@@ -70,7 +73,7 @@ def run_environment(
     secret: Mapping[str, str] | None = None,
     calls: CallLog | None = None,
     holder: str | None = None,
-    max_workers: int = 4,
+    max_workers: int = CONCURRENT_CALLS,
     with_bootstrap: bool = True,
     dns: DnsStep = DnsStep.INCLUDED,
 ) -> Report:
@@ -125,11 +128,28 @@ def run_environment(
         done, error = run.run(layers, inputs, readiness=_readiness(keys, inputs) if mode == Mode.APPLY else None)
         reports += done
         failed = error or next((r.error for r in done if r.error), None)
+        if layers is BOOTSTRAP and failed is None and mode == Mode.APPLY:
+            error = failed = _retire_former_lease_tables(ctx, inputs, max_workers)
         first_error = first_error or error
         # The bootstrap holds the lease table the others need; a destroy keeps its order.
         if failed is not None and (layers is BOOTSTRAP or mode == Mode.DESTROY):
             break
     return Report(mode, reports, error=first_error, caller_arn=connection.caller_arn)
+
+
+def _retire_former_lease_tables(ctx: KindContext, inputs: EnvironmentInputs, max_workers: int) -> ReconcileError | None:
+    """The lease table the bootstrap made in a former primary region goes: leases are taken in the
+    primary region's table only, so one left elsewhere is used by no one (one ListTables a region)."""
+    kinds = {kind.kind: kind for kind in BOOTSTRAP[0].kinds(inputs)}
+    for aws_region in sorted({r.aws_region for r in inputs.regions} - {ctx.region}):
+        there = replace(ctx, region=aws_region)
+        try:
+            outcome = reconcile(kinds, [], there, scope=f"{BOOTSTRAP[0].name}/", max_workers=max_workers)
+        except ReconcileError as exc:
+            return exc
+        if outcome.result is not None and outcome.result.errors:
+            return next(iter(outcome.result.errors.values()))
+    return None
 
 
 def _dns_as_it_is(ctx: KindContext, inputs: EnvironmentInputs, max_workers: int) -> Mapping[str, Observed]:
@@ -154,18 +174,18 @@ def _readiness(keys: Mapping[str, str | None], inputs: EnvironmentInputs) -> Rea
 
 def region_keys(clients: ClientFactory, environment: str, regions: Sequence[RegionRef]) -> dict[str, str | None]:
     """Each region's data key ARN by its deterministic alias (None until its data layer made it)."""
-    keys: dict[str, str | None] = {}
-    for region in regions:
+
+    def key_arn(region: RegionRef) -> str | None:
         kms = clients.client("kms", region=region.aws_region)
         with aws_errors(f"look up the data key of {region.name}"):
             try:
-                metadata = kms.describe_key(KeyId=key_alias(environment, region.name))["KeyMetadata"]
+                return str(kms.describe_key(KeyId=key_alias(environment, region.name))["KeyMetadata"]["Arn"])
             except ClientError as exc:
                 if not is_not_found(exc):
                     raise
-                metadata = None
-        keys[region.aws_region] = metadata["Arn"] if metadata else None
-    return keys
+                return None
+
+    return dict(zip((r.aws_region for r in regions), each(key_arn, regions), strict=True))
 
 
 def _missing_keys(keys: Mapping[str, str | None]) -> ReconcileError | None:

@@ -12,7 +12,7 @@ import structlog
 
 from cutlass_operator.aws.lease import Lease
 from cutlass_operator.engine.errors import ReconcileError
-from cutlass_operator.engine.executor import Progress
+from cutlass_operator.engine.executor import CONCURRENT_CALLS, Progress, apply_plan
 from cutlass_operator.engine.reconcile import Outcome, reconcile
 from cutlass_operator.engine.resource import KindContext
 from cutlass_operator.layers.base import Layer, RegionInputs
@@ -28,7 +28,7 @@ class LayerRun:
     mode: Mode
     lease: Lease | None
     retain_data: bool
-    max_workers: int = 4
+    max_workers: int = CONCURRENT_CALLS
     progress: Progress | None = None
 
     def run(
@@ -48,9 +48,15 @@ class LayerRun:
                     outcome = self._reconcile(layer, inputs, apply=leased and self.mode != Mode.PLAN)
                     if not leased and self.mode != Mode.PLAN and not outcome.plan.empty:
                         assert self.lease is not None
-                        held.enter_context(self.lease.held())
+                        undisturbed = held.enter_context(self.lease.held())
                         leased = True
-                        outcome = self._reconcile(layer, inputs, apply=True)  # afresh, under the lease
+                        # The plan stands if no one wrote since this holder's last release; else
+                        # the layer is read afresh under the lease.
+                        outcome = (
+                            self._apply(layer, inputs, outcome)
+                            if undisturbed
+                            else self._reconcile(layer, inputs, apply=True)
+                        )
                 except ReconcileError as exc:
                     return reports, exc
                 observed = outcome.result.observed if outcome.result else outcome.plan.observed
@@ -70,6 +76,11 @@ class LayerRun:
                 if report.error is not None:
                     break
         return reports, None
+
+    def _apply(self, layer: Layer[Any], inputs: Any, planned: Outcome) -> Outcome:
+        kinds = {kind.kind: kind for kind in layer.kinds(inputs)}
+        result = apply_plan(planned.plan, kinds, self.ctx, max_workers=self.max_workers, progress=self.progress)
+        return Outcome(planned.plan, result)
 
     def _reconcile(self, layer: Layer[Any], inputs: Any, *, apply: bool) -> Outcome:
         return reconcile(

@@ -21,7 +21,7 @@ from cutlass_operator.aws.calls import CallLog
 from cutlass_operator.aws.guard import connect
 from cutlass_operator.aws.lease import Lease, default_holder
 from cutlass_operator.engine.errors import ReconcileError, RetryableError, TerminalError
-from cutlass_operator.engine.executor import Progress
+from cutlass_operator.engine.executor import CONCURRENT_CALLS, Progress
 from cutlass_operator.engine.identity import Workspace
 from cutlass_operator.engine.resource import KindContext
 from cutlass_operator.layers.api import ApiLayer, spec_problems
@@ -70,7 +70,7 @@ def run_region(
     calls: CallLog | None = None,
     progress: Progress | None = None,
     holder: str | None = None,
-    max_workers: int = 4,
+    max_workers: int = CONCURRENT_CALLS,
     layers: Sequence[Layer[RegionInputs]] = REGION_LAYERS,
 ) -> Report:
     inputs = region_inputs(environment, region)

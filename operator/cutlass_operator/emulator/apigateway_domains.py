@@ -1,0 +1,71 @@
+"""moto 5.2.5 gap: API Gateway's UpdateDomainName is not implemented (the server answers 500).
+
+The product changes a custom domain in place when a region's `spec.api.certificateArn` (its regional
+certificate), security policy or endpoint type changes, as AWS allows, so an edit of the certificate
+and its revert failed in `make demo` and the tests. Here UpdateDomainName applies the patch operations
+AWS documents for those settings to moto's domain name and answers with the domain, as GetDomainName
+does; a path it does not know is refused as AWS refuses one, with a BadRequestException.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import unquote
+
+from moto.apigateway.exceptions import BadRequestException
+from moto.apigateway.models import DomainName
+from moto.apigateway.responses import APIGatewayResponse
+
+_LOCK = threading.Lock()
+_INSTALLED = threading.Event()
+
+# Patch path -> how a `replace` sets it on moto's model.
+_SETTERS: dict[str, Callable[[DomainName, str], None]] = {
+    "/regionalCertificateArn": lambda d, v: setattr(d, "regional_certificate_arn", v),
+    "/regionalCertificateName": lambda d, v: setattr(d, "regional_certificate_name", v),
+    "/certificateArn": lambda d, v: setattr(d, "certificate_arn", v),
+    "/certificateName": lambda d, v: setattr(d, "certificate_name", v),
+    "/securityPolicy": lambda d, v: setattr(d, "security_policy", v),
+}
+ENDPOINT_TYPE = "/endpointConfiguration/types/"
+ENDPOINT_TYPES = frozenset({"EDGE", "REGIONAL", "PRIVATE"})
+SECURITY_POLICIES = frozenset({"TLS_1_0", "TLS_1_2"})
+
+
+def install_apigateway_domain_updates() -> None:
+    """Patch moto (in this process); calling it again changes nothing."""
+    with _LOCK:
+        if _INSTALLED.is_set():
+            return
+        APIGatewayResponse.update_domain_name = _update_domain_name  # type: ignore[attr-defined]
+        _INSTALLED.set()
+
+
+def _update_domain_name(self: APIGatewayResponse) -> str:
+    domain = self.backend.get_domain_name(unquote(self.path.split("/")[2]))
+    operations = self._get_param("patchOperations") or []
+    # All or nothing, as AWS: every operation is checked before any is applied.
+    changes = [_change(domain, op) for op in operations]
+    for change in changes:
+        change()
+    return json.dumps(domain.to_json())
+
+
+def _change(domain: DomainName, operation: Mapping[str, Any]) -> Callable[[], None]:
+    op, path, value = operation.get("op"), str(operation.get("path", "")), operation.get("value")
+    if op != "replace" or not isinstance(value, str):
+        raise BadRequestException(f"Invalid patch operation specified: {op} {path}")
+    if path == "/securityPolicy" and value not in SECURITY_POLICIES:
+        raise BadRequestException(f"Invalid security policy: {value}")
+    if path in _SETTERS:
+        setter = _SETTERS[path]
+        return lambda: setter(domain, value)
+    if path.startswith(ENDPOINT_TYPE) and value in ENDPOINT_TYPES:
+        configuration = dict(domain.endpoint_configuration or {})
+        if path.removeprefix(ENDPOINT_TYPE) not in (configuration.get("types") or []):
+            raise BadRequestException(f"The domain's endpoint type is not {path.removeprefix(ENDPOINT_TYPE)}")
+        return lambda: setattr(domain, "endpoint_configuration", {**configuration, "types": [value]})
+    raise BadRequestException(f"Invalid patch path: {path}")

@@ -1,0 +1,68 @@
+"""API Gateway's UpdateDomainName in the emulator, over HTTP as the custom domain kind sends it.
+
+moto 5.2.5 answers it with a 500; `emulator/apigateway_domains.py` applies the settings AWS lets a
+domain change in place (its certificate, security policy and endpoint type), all or nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from cutlass_operator.aws.session import AwsClients
+
+pytestmark = pytest.mark.integration
+
+
+def certificate(account_id: str) -> str:
+    return f"arn:aws:acm:eu-west-2:{account_id}:certificate/{uuid.uuid4()}"
+
+
+@pytest.fixture
+def domain(clients: AwsClients, account_id: str) -> tuple[Any, str]:
+    apigw = clients.client("apigateway")
+    name = f"api-{uuid.uuid4().hex[:8]}.example.com"
+    apigw.create_domain_name(
+        domainName=name,
+        regionalCertificateArn=certificate(account_id),
+        endpointConfiguration={"types": ["REGIONAL"]},
+        securityPolicy="TLS_1_2",
+    )
+    return apigw, name
+
+
+def replace(path: str, value: str) -> dict[str, str]:
+    return {"op": "replace", "path": path, "value": value}
+
+
+def test_a_domains_certificate_and_policy_change_in_place(domain: tuple[Any, str], account_id: str) -> None:
+    apigw, name = domain
+    other = certificate(account_id)
+    answer = apigw.update_domain_name(
+        domainName=name,
+        patchOperations=[replace("/regionalCertificateArn", other), replace("/securityPolicy", "TLS_1_0")],
+    )
+    assert answer["regionalCertificateArn"] == other
+    read = apigw.get_domain_name(domainName=name)
+    assert (read["regionalCertificateArn"], read["securityPolicy"]) == (other, "TLS_1_0")
+
+
+def test_an_update_with_one_bad_operation_changes_nothing(domain: tuple[Any, str], account_id: str) -> None:
+    apigw, name = domain
+    before = apigw.get_domain_name(domainName=name)
+    for bad in (
+        replace("/endpointConfiguration/types/EDGE", "REGIONAL"),  # not its endpoint type
+        replace("/securityPolicy", "TLS_0_9"),
+        replace("/domainName", "other.example.com"),
+    ):
+        with pytest.raises(ClientError) as refused:
+            apigw.update_domain_name(
+                domainName=name, patchOperations=[replace("/regionalCertificateArn", certificate(account_id)), bad]
+            )
+        assert refused.value.response["Error"]["Code"] == "BadRequestException"
+    after = apigw.get_domain_name(domainName=name)
+    assert after["regionalCertificateArn"] == before["regionalCertificateArn"]
+    assert after["securityPolicy"] == before["securityPolicy"]
