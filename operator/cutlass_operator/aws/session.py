@@ -7,6 +7,7 @@ knows whether it talks to AWS or to the embedded one.
 from __future__ import annotations
 
 import functools
+import random
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 from botocore.loaders import Loader, create_loader
+from botocore.retries import quota, standard
 
 from cutlass_operator.api.environment import Credentials, CredentialsSource
 from cutlass_operator.aws.calls import CallLog
@@ -27,7 +29,17 @@ from cutlass_operator.engine.errors import TerminalError
 # client (one client serves a whole region's service) for the rest of the run, so a handful of
 # throttles slowed a converge of manifests/dev from ~9 s to minutes. Eight attempts make giving up
 # on a call rare even when a quarter of the attempts fail (0.25 ** 8), and giving up costs a pass.
-CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=10, read_timeout=60)
+MAX_ATTEMPTS = 8
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS}, connect_timeout=10, read_timeout=60)
+# The first retry of a throttled call waits up to this long, doubling at each retry after it
+# (botocore: 1 s). AWS refills an account's API token buckets continuously, at a few to tens of
+# tokens a second, so a throttled call usually finds a token within a few hundred milliseconds; a
+# converge is a chain of a hundred-odd dependent calls, and at botocore's scale each throttle on it
+# cost half a second on average: with a fifth of the calls throttled, a 10 s converge took a minute.
+# Under sustained throttling the doubling still reaches botocore's waits by the third retry.
+THROTTLED_FIRST_RETRY_SECONDS = 0.25
+MAX_BACKOFF_SECONDS = 20.0  # botocore's cap
+RETRY_AFTER = "x-amz-retry-after"  # AWS's own word on when to retry, which botocore follows
 
 # Creates AWS has no idempotency token for (ClientToken, CallerReference): repeated after AWS acted
 # on the first attempt but its answer was lost (a 5xx, a connection dropped after sending), each
@@ -99,6 +111,43 @@ def stop_blind_repeats(client: Any) -> None:
         client.meta.events.register_first(f"{event}.{operation}", give_up, unique_id=f"cutlass-no-repeat-{operation}")
 
 
+class _ThrottledBackoff(standard.ExponentialBackoff):
+    """botocore's backoff, on THROTTLED_FIRST_RETRY_SECONDS' scale for a throttled call."""
+
+    def __init__(self, service: str, detector: standard.ThrottlingErrorDetector) -> None:
+        super().__init__(service_name=service, throttling_detector=detector)
+        self._detector = detector
+
+    def delay_amount(self, context: standard.RetryContext) -> float:
+        told = context.http_response is not None and RETRY_AFTER in context.http_response.headers
+        if told or not self._detector.is_throttling_error_from_context(context):
+            return float(super().delay_amount(context))  # AWS said when, or not a throttle: botocore's
+        scale = THROTTLED_FIRST_RETRY_SECONDS * 2.0 ** (context.attempt_number - 1)
+        return random.random() * min(scale, MAX_BACKOFF_SECONDS)
+
+
+def pace_throttled_retries(client: Any) -> None:
+    """Give `client` botocore's standard retry handler built with `_ThrottledBackoff`, in place of
+    the one botocore registered (same checks, quota and attempts)."""
+    service = client.meta.service_model.service_id.hyphenize()
+    adapter = standard.RetryEventAdapter()
+    detector = standard.ThrottlingErrorDetector(adapter)
+    retry_quota = standard.RetryQuotaChecker(quota.RetryQuota(), detector)
+    handler = standard.RetryHandler(
+        retry_policy=standard.RetryPolicy(
+            retry_checker=standard.StandardRetryConditions(max_attempts=MAX_ATTEMPTS),
+            retry_backoff=_ThrottledBackoff(service, detector),
+        ),
+        retry_event_adapter=adapter,
+        retry_quota=retry_quota,  # type: ignore[arg-type]  # the stubs say RetryQuota; botocore passes this
+        service_name=service,
+    )
+    unique_id = f"retry-config-{service}"  # botocore's own, so that it is replaced
+    client.meta.events.unregister(f"needs-retry.{service}", unique_id=unique_id)
+    client.meta.events.register(f"after-call.{service}", retry_quota.release_retry_quota)
+    client.meta.events.register(f"needs-retry.{service}", handler.needs_retry, unique_id=unique_id)
+
+
 @functools.cache
 def _shared_loader() -> Loader:
     """botocore's service models, parsed once per process.
@@ -152,6 +201,7 @@ def assumed_session(
     if credentials.role_arn is None:
         return session, None
     sts = session.client("sts", config=CLIENT_CONFIG)
+    pace_throttled_retries(sts)
     if calls is not None:
         calls.attach(sts)
     params: dict[str, Any] = {"RoleArn": credentials.role_arn, "RoleSessionName": credentials.session_name}
@@ -187,6 +237,7 @@ class AwsClients:
             if key not in self._clients:
                 # The service name is dynamic here, so boto3-stubs' per-service overloads cannot apply.
                 client = self.session.client(service, region_name=key[1], config=CLIENT_CONFIG)  # type: ignore[call-overload]
+                pace_throttled_retries(client)
                 stop_blind_repeats(client)
                 if self.calls is not None:
                     self.calls.attach(client)

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 from moto.server import ThreadedMotoServer
 
-from cutlass_operator.emulator.apigateway_domains import install_apigateway_domain_updates
+from cutlass_operator.emulator.apigateway_gaps import install_apigateway_gaps
 from cutlass_operator.emulator.apigateway_tags import install_apigateway_tags
 from cutlass_operator.emulator.cognito_gaps import install_cognito_gaps
 from cutlass_operator.emulator.dynamodb_replicas import install_global_tables
@@ -44,7 +44,7 @@ def aws_emulator(port: int | None = None) -> Iterator[str]:
     install_version_numbers()  # moto reuses a deleted version's number
     install_cognito_gaps()  # moto's Cognito lacks tagging and resource-server updates
     install_apigateway_tags()  # moto's API Gateway tags only stages (and routes only their ARNs)
-    install_apigateway_domain_updates()  # moto has no UpdateDomainName
+    install_apigateway_gaps()  # moto has no UpdateDomainName, and a 500 for deleting a missing API
     install_route53_gaps()  # moto's Route 53 judges record changes by history and ignores CallerReference
     install_ec2_client_tokens()  # moto's EC2 creates ignore ClientToken (NAT gateways, endpoints, flow logs)
     install_secure_transport()  # bucket policies judged as for AWS's HTTPS endpoint (TLS-only policies)

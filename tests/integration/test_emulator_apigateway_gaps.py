@@ -1,7 +1,7 @@
-"""API Gateway's UpdateDomainName in the emulator, over HTTP as the custom domain kind sends it.
-
-moto 5.2.5 answers it with a 500; `emulator/apigateway_domains.py` applies the settings AWS lets a
-domain change in place (its certificate, security policy and endpoint type), all or nothing.
+"""API Gateway in the emulator where moto 5.2.5 falls short, over HTTP as the kinds call it
+(`emulator/apigateway_gaps.py`): UpdateDomainName applies the settings AWS lets a domain change in
+place (its certificate, security policy and endpoint type), all or nothing; DeleteRestApi of an API
+that is gone answers 404 as AWS does, not 500.
 """
 
 from __future__ import annotations
@@ -66,3 +66,13 @@ def test_an_update_with_one_bad_operation_changes_nothing(domain: tuple[Any, str
     after = apigw.get_domain_name(domainName=name)
     assert after["regionalCertificateArn"] == before["regionalCertificateArn"]
     assert after["securityPolicy"] == before["securityPolicy"]
+
+
+def test_deleting_an_api_that_is_gone_answers_not_found(clients: AwsClients) -> None:
+    apigw = clients.client("apigateway")
+    api = apigw.create_rest_api(name=f"gone-{uuid.uuid4().hex[:8]}")["id"]
+    apigw.delete_rest_api(restApiId=api)
+    with pytest.raises(ClientError) as gone:
+        apigw.delete_rest_api(restApiId=api)
+    assert gone.value.response["Error"]["Code"] == "NotFoundException"
+    assert gone.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404

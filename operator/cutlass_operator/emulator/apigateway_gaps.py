@@ -1,10 +1,14 @@
-"""moto 5.2.5 gap: API Gateway's UpdateDomainName is not implemented (the server answers 500).
+"""moto 5.2.5 gaps in API Gateway's REST APIs and custom domains.
 
-The product changes a custom domain in place when a region's `spec.api.certificateArn` (its regional
-certificate), security policy or endpoint type changes, as AWS allows, so an edit of the certificate
-and its revert failed in `make demo` and the tests. Here UpdateDomainName applies the patch operations
-AWS documents for those settings to moto's domain name and answers with the domain, as GetDomainName
-does; a path it does not know is refused as AWS refuses one, with a BadRequestException.
+- UpdateDomainName is not implemented (the server answers 500). The product changes a custom domain
+  in place when a region's `spec.api.certificateArn` (its regional certificate), security policy or
+  endpoint type changes, as AWS allows, so an edit of the certificate and its revert failed in
+  `make demo` and the tests. Here it applies the patch operations AWS documents for those settings
+  to moto's domain name and answers with the domain, as GetDomainName does; a path it does not know
+  is refused as AWS refuses one, with a BadRequestException.
+- DeleteRestApi of an API that is not there answers 500 (a KeyError) where AWS answers 404. A
+  teardown whose DeleteRestApi answer was lost has botocore repeat it, and each 500 was retried in
+  turn until the attempts ran out, where AWS's 404 tells the kind the API is gone.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from moto.apigateway.exceptions import BadRequestException
-from moto.apigateway.models import DomainName
+from moto.apigateway.exceptions import BadRequestException, RestAPINotFound
+from moto.apigateway.models import APIGatewayBackend, DomainName, RestAPI
 from moto.apigateway.responses import APIGatewayResponse
 
 _LOCK = threading.Lock()
@@ -35,13 +39,20 @@ ENDPOINT_TYPES = frozenset({"EDGE", "REGIONAL", "PRIVATE"})
 SECURITY_POLICIES = frozenset({"TLS_1_0", "TLS_1_2"})
 
 
-def install_apigateway_domain_updates() -> None:
+def install_apigateway_gaps() -> None:
     """Patch moto (in this process); calling it again changes nothing."""
     with _LOCK:
         if _INSTALLED.is_set():
             return
         APIGatewayResponse.update_domain_name = _update_domain_name  # type: ignore[attr-defined]
+        APIGatewayBackend.delete_rest_api = _delete_rest_api  # type: ignore[method-assign]
         _INSTALLED.set()
+
+
+def _delete_rest_api(self: APIGatewayBackend, function_id: str) -> RestAPI:
+    if function_id not in self.apis:
+        raise RestAPINotFound()
+    return self.apis.pop(function_id)
 
 
 def _update_domain_name(self: APIGatewayResponse) -> str:
