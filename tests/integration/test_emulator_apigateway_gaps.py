@@ -68,11 +68,22 @@ def test_an_update_with_one_bad_operation_changes_nothing(domain: tuple[Any, str
     assert after["securityPolicy"] == before["securityPolicy"]
 
 
-def test_deleting_an_api_that_is_gone_answers_not_found(clients: AwsClients) -> None:
+def test_deleting_what_is_gone_answers_not_found(clients: AwsClients) -> None:
     apigw = clients.client("apigateway")
-    api = apigw.create_rest_api(name=f"gone-{uuid.uuid4().hex[:8]}")["id"]
-    apigw.delete_rest_api(restApiId=api)
-    with pytest.raises(ClientError) as gone:
-        apigw.delete_rest_api(restApiId=api)
-    assert gone.value.response["Error"]["Code"] == "NotFoundException"
-    assert gone.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    api = apigw.create_rest_api(name=f"gone-{uuid.uuid4().hex[:8]}")
+    resource = apigw.create_resource(restApiId=api["id"], parentId=api["rootResourceId"], pathPart="x")["id"]
+    plan = apigw.create_usage_plan(name=f"gone-{uuid.uuid4().hex[:8]}")["id"]
+    key = apigw.create_api_key(name=f"gone-{uuid.uuid4().hex[:8]}", enabled=True)["id"]
+    apigw.create_usage_plan_key(usagePlanId=plan, keyId=key, keyType="API_KEY")
+    deletes: list[tuple[str, dict[str, str]]] = [
+        ("delete_usage_plan_key", {"usagePlanId": plan, "keyId": key}),
+        ("delete_usage_plan", {"usagePlanId": plan}),
+        ("delete_resource", {"restApiId": api["id"], "resourceId": resource}),
+        ("delete_rest_api", {"restApiId": api["id"]}),
+    ]
+    for operation, params in deletes:
+        getattr(apigw, operation)(**params)
+        with pytest.raises(ClientError) as gone:
+            getattr(apigw, operation)(**params)  # again: what a repeat after a lost answer meets
+        assert gone.value.response["Error"]["Code"] == "NotFoundException", operation
+        assert gone.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404, operation

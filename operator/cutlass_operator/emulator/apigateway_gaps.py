@@ -6,9 +6,10 @@
   `make demo` and the tests. Here it applies the patch operations AWS documents for those settings
   to moto's domain name and answers with the domain, as GetDomainName does; a path it does not know
   is refused as AWS refuses one, with a BadRequestException.
-- DeleteRestApi of an API that is not there answers 500 (a KeyError) where AWS answers 404. A
-  teardown whose DeleteRestApi answer was lost has botocore repeat it, and each 500 was retried in
-  turn until the attempts ran out, where AWS's 404 tells the kind the API is gone.
+- Deleting a REST API, a usage plan, a usage plan's key or an API resource that is not there
+  answers 500 (a KeyError) where AWS answers 404. A teardown whose delete's answer was lost has
+  botocore repeat it, and each 500 was retried in turn until the attempts ran out, where AWS's 404
+  tells the kind the resource is gone.
 """
 
 from __future__ import annotations
@@ -19,8 +20,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from moto.apigateway.exceptions import BadRequestException, RestAPINotFound
-from moto.apigateway.models import APIGatewayBackend, DomainName, RestAPI
+from moto.apigateway.exceptions import (
+    ApiKeyNotFoundException,
+    BadRequestException,
+    ResourceIdNotFoundException,
+    RestAPINotFound,
+    UsagePlanNotFoundException,
+)
+from moto.apigateway.models import APIGatewayBackend, DomainName
 from moto.apigateway.responses import APIGatewayResponse
 
 _LOCK = threading.Lock()
@@ -45,14 +52,26 @@ def install_apigateway_gaps() -> None:
         if _INSTALLED.is_set():
             return
         APIGatewayResponse.update_domain_name = _update_domain_name  # type: ignore[attr-defined]
-        APIGatewayBackend.delete_rest_api = _delete_rest_api  # type: ignore[method-assign]
+        for name, missing in (
+            ("delete_rest_api", RestAPINotFound),
+            ("delete_usage_plan", UsagePlanNotFoundException),
+            ("delete_usage_plan_key", ApiKeyNotFoundException),
+            ("delete_resource", ResourceIdNotFoundException),
+        ):
+            setattr(APIGatewayBackend, name, _not_found_as(missing, getattr(APIGatewayBackend, name)))
         _INSTALLED.set()
 
 
-def _delete_rest_api(self: APIGatewayBackend, function_id: str) -> RestAPI:
-    if function_id not in self.apis:
-        raise RestAPINotFound()
-    return self.apis.pop(function_id)
+def _not_found_as(missing: Callable[[], Exception], delete: Callable[..., Any]) -> Callable[..., Any]:
+    """`delete`, answering AWS's 404 where moto's lookup of what is gone raises a KeyError."""
+
+    def deleting(self: APIGatewayBackend, *args: Any) -> Any:
+        try:
+            return delete(self, *args)
+        except KeyError as exc:
+            raise missing() from exc
+
+    return deleting
 
 
 def _update_domain_name(self: APIGatewayResponse) -> str:
