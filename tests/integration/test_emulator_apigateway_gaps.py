@@ -1,7 +1,8 @@
 """API Gateway in the emulator where moto 5.2.5 falls short, over HTTP as the kinds call it
 (`emulator/apigateway_gaps.py`): UpdateDomainName applies the settings AWS lets a domain change in
-place (its certificate, security policy and endpoint type), all or nothing; DeleteRestApi of an API
-that is gone answers 404 as AWS does, not 500.
+place (its certificate, security policy and endpoint type), all or nothing; deleting a REST API, a
+usage plan, a plan's key or a resource that is gone answers 404 as AWS does, not 500; a domain
+without base path mappings lists none.
 """
 
 from __future__ import annotations
@@ -66,6 +67,11 @@ def test_an_update_with_one_bad_operation_changes_nothing(domain: tuple[Any, str
     after = apigw.get_domain_name(domainName=name)
     assert after["regionalCertificateArn"] == before["regionalCertificateArn"]
     assert after["securityPolicy"] == before["securityPolicy"]
+
+
+def test_a_domain_without_mappings_lists_none(domain: tuple[Any, str]) -> None:
+    apigw, name = domain
+    assert apigw.get_base_path_mappings(domainName=name).get("items", []) == []
 
 
 def test_deleting_what_is_gone_answers_not_found(clients: AwsClients) -> None:

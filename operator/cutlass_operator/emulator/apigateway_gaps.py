@@ -10,6 +10,9 @@
   answers 500 (a KeyError) where AWS answers 404. A teardown whose delete's answer was lost has
   botocore repeat it, and each 500 was retried in turn until the attempts ran out, where AWS's 404
   tells the kind the resource is gone.
+- A custom domain that has no base path mapping yet answers GetBasePathMappings with a 500 (moto
+  makes its mapping table with the first mapping) where AWS answers an empty list: an apply killed
+  between CreateDomainName and CreateBasePathMapping could not observe its domain again.
 """
 
 from __future__ import annotations
@@ -59,7 +62,19 @@ def install_apigateway_gaps() -> None:
             ("delete_resource", ResourceIdNotFoundException),
         ):
             setattr(APIGatewayBackend, name, _not_found_as(missing, getattr(APIGatewayBackend, name)))
+        APIGatewayBackend.create_domain_name = _with_mapping_table(APIGatewayBackend.create_domain_name)  # type: ignore[method-assign]
         _INSTALLED.set()
+
+
+def _with_mapping_table(create: Callable[..., DomainName]) -> Callable[..., DomainName]:
+    """CreateDomainName, giving the new domain its (empty) table of base path mappings at once."""
+
+    def creating(self: APIGatewayBackend, domain_name: str, *args: Any, **kwargs: Any) -> DomainName:
+        domain = create(self, domain_name, *args, **kwargs)
+        self.base_path_mappings.setdefault(domain_name, {})
+        return domain
+
+    return creating
 
 
 def _not_found_as(missing: Callable[[], Exception], delete: Callable[..., Any]) -> Callable[..., Any]:
