@@ -238,19 +238,18 @@ def test_a_lost_answer_is_absorbed_where_it_happens(operation: str, account: str
 def test_one_apply_under_faults_converges_to_the_clean_census_and_a_teardown_leaves_nothing(
     seed: int, rates: Rates, account: str, clean: Clean
 ) -> None:
-    clean_census, clean_seconds, clean_calls = clean.census, clean.seconds, clean.calls
     calls = FaultyCalls(seed=seed, rates=rates)
     ok, seconds, run = dev_run(account, Mode.APPLY, calls)
     attempts = sum(calls.attempts.values())
     print(
-        f"\nseed {seed} {rates}: {seconds:.1f} s ({seconds / clean_seconds:.1f}x clean), "
-        f"{attempts} attempts for {clean_calls} clean calls, {dict(calls.attempts)}, lost {dict(calls.lost_replies)}"
+        f"\nseed {seed} {rates}: {seconds:.1f} s ({seconds / clean.seconds:.1f}x clean), "
+        f"{attempts} attempts for {clean.calls} clean calls, {dict(calls.attempts)}, lost {dict(calls.lost_replies)}"
     )
     assert ok, run_errors(run)
-    assert differences(clean_census, census_of(account)) == {}
+    assert differences(clean.census, census_of(account)) == {}
     assert calls.faulted > 0 and calls.attempts["lost"] > 0, "the faults must have happened"
     if rates == ISSUE_RATES:
-        assert attempts / clean_calls <= MAX_ATTEMPTS_PER_CLEAN_CALL
+        assert attempts / clean.calls <= MAX_ATTEMPTS_PER_CLEAN_CALL
 
     again = CallLog()
     ok, _, run = dev_run(account, Mode.APPLY, again)

@@ -47,7 +47,7 @@ from cutlass_operator.layers.tables import TablesLayer
 from cutlass_operator.resources.errors import aws_errors, is_not_found
 from cutlass_operator.workflows.dns_status import dns_status, targets_digest
 from cutlass_operator.workflows.fleet import environment_problem
-from cutlass_operator.workflows.layers import LayerRun, Readiness
+from cutlass_operator.workflows.layers import LayerRun, Readiness, kinds_of
 from cutlass_operator.workflows.report import LayerReport, Mode, Report, apply_report, set_ready
 
 ACCOUNT_VERIFIED = "AccountVerified"
@@ -140,7 +140,7 @@ def run_environment(
 def _retire_former_lease_tables(ctx: KindContext, inputs: EnvironmentInputs, max_workers: int) -> ReconcileError | None:
     """The lease table the bootstrap made in a former primary region goes: leases are taken in the
     primary region's table only, so one left elsewhere is used by no one (one ListTables a region)."""
-    kinds = {kind.kind: kind for kind in BOOTSTRAP[0].kinds(inputs)}
+    kinds = kinds_of(BOOTSTRAP[0], inputs)
     for aws_region in sorted({r.aws_region for r in inputs.regions} - {ctx.region}):
         there = replace(ctx, region=aws_region)
         try:
@@ -155,7 +155,7 @@ def _retire_former_lease_tables(ctx: KindContext, inputs: EnvironmentInputs, max
 def _dns_as_it_is(ctx: KindContext, inputs: EnvironmentInputs, max_workers: int) -> Mapping[str, Observed]:
     """What Route 53 holds of the environment's DNS: read (never written) only while some region is
     held, to learn where its records point."""
-    kinds = {kind.kind: kind for kind in DNS.kinds(inputs)}
+    kinds = kinds_of(DNS, inputs)
     return reconcile(
         kinds, DNS.desired(inputs), ctx, scope=f"{DNS.name}/", apply=False, max_workers=max_workers
     ).plan.observed

@@ -14,12 +14,17 @@ from cutlass_operator.aws.lease import Lease
 from cutlass_operator.engine.errors import ReconcileError
 from cutlass_operator.engine.executor import CONCURRENT_CALLS, Progress, apply_plan
 from cutlass_operator.engine.reconcile import Outcome, reconcile
-from cutlass_operator.engine.resource import KindContext
+from cutlass_operator.engine.resource import KindContext, ResourceKind
 from cutlass_operator.layers.base import Layer, RegionInputs
 from cutlass_operator.workflows.report import LayerReport, Mode
 
 # Called after a layer applied cleanly; returns why it cannot be used yet, if so.
 Readiness = Callable[[Any, LayerReport], ReconcileError | None]
+
+
+def kinds_of(layer: Layer[Any], inputs: Any) -> dict[str, ResourceKind]:
+    """The layer's resource kinds by name, as the engine takes them."""
+    return {kind.kind: kind for kind in layer.kinds(inputs)}
 
 
 @dataclass
@@ -78,13 +83,14 @@ class LayerRun:
         return reports, None
 
     def _apply(self, layer: Layer[Any], inputs: Any, planned: Outcome) -> Outcome:
-        kinds = {kind.kind: kind for kind in layer.kinds(inputs)}
-        result = apply_plan(planned.plan, kinds, self.ctx, max_workers=self.max_workers, progress=self.progress)
+        result = apply_plan(
+            planned.plan, kinds_of(layer, inputs), self.ctx, max_workers=self.max_workers, progress=self.progress
+        )
         return Outcome(planned.plan, result)
 
     def _reconcile(self, layer: Layer[Any], inputs: Any, *, apply: bool) -> Outcome:
         return reconcile(
-            {kind.kind: kind for kind in layer.kinds(inputs)},
+            kinds_of(layer, inputs),
             layer.desired(inputs),
             self.ctx,
             scope=f"{layer.name}/",
