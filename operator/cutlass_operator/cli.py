@@ -1,4 +1,4 @@
-"""The `cutlass` command: run | demo | plan | apply | destroy | emulator | crds."""
+"""The `cutlass` command: run | demo | plan | apply | destroy | approve | emulator | crds."""
 
 from __future__ import annotations
 
@@ -45,7 +45,20 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("-f", "--filename", type=Path, action="append", required=True, help="file or directory")
         if name == "plan":
             cmd.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes")
+            cmd.add_argument(
+                "--output",
+                "-o",
+                choices=["text", "markdown", "json"],
+                default="text",
+                help="markdown: a pull-request comment; json: the same as data",
+            )
         cmd.set_defaults(command=_offline, mode=name)
+
+    approve = sub.add_parser("approve", help="approve an object's plan (the annotation cutlass.tech/approve)")
+    approve.add_argument("resource", help="cutlassregion/NAME or cutlassenvironment/NAME")
+    approve.add_argument("--plan", default=None, help="the plan id (default: the plan its status shows)")
+    approve.add_argument("--namespace", "-n", default=None, help="namespace (default: the kubeconfig context's)")
+    approve.set_defaults(command=_approve)
 
     emulator = sub.add_parser("emulator", help="run the embedded AWS emulator alone")
     emulator.add_argument("--port", type=int, default=5000)
@@ -103,16 +116,36 @@ def _offline(args: argparse.Namespace) -> int:
     except (TerminalError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    run = OfflineRun(manifests, Mode(args.mode), echo=print)
+    output = getattr(args, "output", "text")
+    run = OfflineRun(manifests, Mode(args.mode), echo=print if output == "text" else lambda _: None)
     ok = run.run()
-    if args.mode != "plan":
+    if output != "text":
+        from cutlass_operator.plan_output import as_json, as_markdown, plan_data
+
+        namespaces = {key: obj["metadata"].get("namespace", "default") for key, obj in run.statuses.items()}
+        data = plan_data(run.reports, namespaces)
+        print(as_json(data) if output == "json" else as_markdown(data), end="")
+    elif args.mode != "plan":
         print()
         print(run.tables())
-    print(f"\nAWS calls: {run.calls.reads} reads, {run.calls.writes} writes")
+    if output == "text":
+        print(f"\nAWS calls: {run.calls.reads} reads, {run.calls.writes} writes")
     if not ok:
         return 1
     changed = any(not lr.plan.empty for report in run.reports.values() for lr in report.layers)
     return 2 if args.mode == "plan" and args.detailed_exitcode and changed else 0
+
+
+def _approve(args: argparse.Namespace) -> int:
+    from cutlass_operator.approve import ApproveError, approve
+
+    try:
+        done = approve(args.resource, args.namespace, args.plan)
+    except ApproveError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(done)
+    return 0
 
 
 def _emulator(args: argparse.Namespace) -> int:

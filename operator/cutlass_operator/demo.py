@@ -32,6 +32,7 @@ from cutlass_operator.api.common import GROUP, VERSION
 from cutlass_operator.api.crd import build_crds
 from cutlass_operator.api.environment import Credentials
 from cutlass_operator.aws.session import environment_session
+from cutlass_operator.demo_approval import show_approval_flow
 from cutlass_operator.demo_compute import check_region_api, check_region_compute, exercise_application
 from cutlass_operator.demo_dns import check_environment_dns
 from cutlass_operator.emulator.aws import aws_emulator, free_port, pointed_at
@@ -178,6 +179,17 @@ class Demo:
             ok &= check_environment_dns(env, regions, session)
         return ok
 
+    def check_approval(self) -> bool:
+        """A change planned, printed, approved with `cutlass approve`, and applied (demo_approval.py)."""
+        region = self.objects("CutlassRegion")[0]
+        env = next(
+            e
+            for e in self.objects("CutlassEnvironment")
+            if (e["metadata"]["namespace"], e["metadata"]["name"])
+            == (region["metadata"]["namespace"], region["spec"]["environmentRef"]["name"])
+        )
+        return show_approval_flow(self.custom, env, region, _account_session(env, region["spec"]["awsRegion"]))
+
     def _read_back(self, env: dict[str, Any], primary: str, table: str, regions: list[str]) -> bool:
         key = {"pk": {"S": "ORG#cutlass-demo"}, "sk": {"S": "BALANCE"}}
         _account_session(env, primary).client("dynamodb").put_item(
@@ -275,6 +287,8 @@ def run_demo(paths: list[Path], timeout: float = 300.0) -> int:
             checked &= demo.check_dns()
             print()
             checked &= demo.check_compute()
+            print()
+            checked &= ready and demo.check_approval()
             print()
             print(_metrics_summary(metrics.server_port))
             metrics.shutdown()

@@ -40,7 +40,7 @@ def age(timestamp: str | None, now: datetime | None = None) -> str:
 
 def render_table(crd: Mapping[str, Any], objects: Sequence[Mapping[str, Any]], namespace: bool = True) -> str:
     version = crd["spec"]["versions"][0]
-    columns = version.get("additionalPrinterColumns", [])
+    columns = [c for c in version.get("additionalPrinterColumns", []) if not c.get("priority")]  # as kubectl: not wide
     header = (["NAMESPACE"] if namespace else []) + ["NAME"] + [c["name"].upper() for c in columns]
     rows = [header]
     for obj in objects:

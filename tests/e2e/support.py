@@ -143,11 +143,22 @@ class InstalledCrds:
 class OperatorProcess:
     """`cutlass run` watching some namespaces, its output in a log file the failures quote."""
 
-    def __init__(self, kubeconfig: Path, aws_endpoint: str, namespaces: Sequence[str], log_path: Path) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        aws_endpoint: str,
+        namespaces: Sequence[str],
+        log_path: Path,
+        *,
+        resync_seconds: float = 60,
+        metrics_port: int | None = None,  # None: the operator's default
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.aws_endpoint = aws_endpoint
         self.namespaces = tuple(namespaces)
         self.log_path = log_path
+        self.resync_seconds = resync_seconds
+        self.metrics_port = metrics_port
         self._popen: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self.starts = 0
@@ -161,7 +172,9 @@ class OperatorProcess:
             "KUBECONFIG": str(self.kubeconfig),  # the login handler reads it when it runs
             "PYTHONUNBUFFERED": "1",
         }
-        argv = [venv_tool("cutlass"), "--log-format", "json", "run", "--resync-seconds", "60"]
+        argv = [venv_tool("cutlass"), "--log-format", "json", "run", "--resync-seconds", str(self.resync_seconds)]
+        if self.metrics_port is not None:
+            argv += ["--metrics-port", str(self.metrics_port)]
         for namespace in self.namespaces:
             argv += ["--namespace", namespace]
         self._log = self.log_path.open("ab")
@@ -215,6 +228,19 @@ def move_to_account(doc: dict[str, Any], account: str, credentials: dict[str, An
         parts = certificate.split(":", 5)  # arn:aws:acm:<region>:<account>:certificate/<id>
         doc["spec"]["api"]["certificateArn"] = ":".join([*parts[:4], account, parts[5]])
     return doc
+
+
+def dev_manifests_in(namespace: str, account: str) -> list[dict[str, Any]]:
+    """manifests/dev in a namespace and an account of a module's own (the namespace not included:
+    the module creates it), its credentials assuming the operator's role there."""
+    role = f"arn:aws:iam::{account}:role/cutlass-operator"
+    documents = []
+    for doc in load_documents(ROOT / "manifests" / "dev"):
+        if doc["kind"] == "Namespace":
+            continue
+        doc["metadata"]["namespace"] = namespace
+        documents.append(move_to_account(doc, account, {"source": "AssumeRole", "roleArn": role}))
+    return documents
 
 
 def account_session(role_arn: str, aws_region: str) -> boto3.Session:

@@ -18,14 +18,12 @@ import pytest
 
 from tests.e2e.support import (
     FIGURES,
-    ROOT,
     Cluster,
     InstalledCrds,
     OperatorProcess,
     account_session,
+    dev_manifests_in,
     duplicates,
-    load_documents,
-    move_to_account,
     wait_until,
     workspace_resources,
 )
@@ -40,14 +38,7 @@ CONVERGE_SECONDS = 180
 
 
 def crash_manifests() -> list[dict[str, Any]]:
-    """manifests/dev in namespace e2e-crash and account 222222222222."""
-    documents = []
-    for doc in load_documents(ROOT / "manifests" / "dev"):
-        if doc["kind"] == "Namespace":
-            continue
-        doc["metadata"]["namespace"] = NAMESPACE
-        documents.append(move_to_account(doc, ACCOUNT, {"source": "AssumeRole", "roleArn": ROLE}))
-    return documents
+    return dev_manifests_in(NAMESPACE, ACCOUNT)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,9 @@ import itertools
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -31,6 +33,7 @@ from cutlass_operator.emulator.aws import free_port
 from cutlass_operator.emulator.kube import KubeEmulatorThread
 from cutlass_operator.engine.identity import WORKSPACE
 from cutlass_operator.handlers.config import FINALIZER, OperatorConfig
+from cutlass_operator.handlers.metrics import OperatorMetrics
 from cutlass_operator.handlers.runner import OperatorThread
 
 pytestmark = pytest.mark.integration
@@ -38,7 +41,7 @@ pytestmark = pytest.mark.integration
 ENVIRONMENTS, REGIONS = "cutlassenvironments", "cutlassregions"
 LONDON, SYDNEY = "eu-west-2", "ap-southeast-2"
 WRONG_ACCOUNT = "111111111111"
-WAIT_SECONDS = 60.0
+WAIT_SECONDS = 120.0  # a deadline, not a speed test: the module's earlier stacks keep resyncing meanwhile
 # Resync rarely enough that a timer never rewrites `status.plan` under a test's feet; retries fast.
 CONFIG = OperatorConfig(resync_seconds=30, retry_seconds=1)
 
@@ -118,18 +121,27 @@ def _meta_summary(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: meta[k] for k in keys if k in meta}
 
 
-@pytest.fixture(scope="module")
-def cluster(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+@contextmanager
+def operated_cluster(
+    folder: Path, settings: OperatorConfig, metrics: OperatorMetrics | None = None
+) -> Iterator[Cluster]:
+    """The embedded API with the CRDs installed, and the operator watching it."""
     with KubeEmulatorThread() as kube, pytest.MonkeyPatch.context() as env:
-        kubeconfig = kube.write_kubeconfig(tmp_path_factory.mktemp("kube") / "kubeconfig")
+        kubeconfig = kube.write_kubeconfig(folder / "kubeconfig")
         # The operator's login handler reads KUBECONFIG when it runs, not at import.
         env.setenv("KUBECONFIG", str(kubeconfig))
         api = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
         extensions: Any = client.ApiextensionsV1Api(api)
         for crd in build_crds():  # before the operator starts: it does not scan for CRDs
             extensions.create_custom_resource_definition(crd)
-        with OperatorThread(CONFIG) as operator:
+        with OperatorThread(settings, metrics=metrics) as operator:
             yield Cluster(client.CoreV1Api(api), client.CustomObjectsApi(api), operator)
+
+
+@pytest.fixture(scope="module")
+def cluster(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with operated_cluster(tmp_path_factory.mktemp("kube"), CONFIG) as found:
+        yield found
 
 
 # --- manifests --------------------------------------------------------------------------------------

@@ -127,6 +127,35 @@ class TestStates:
         obj["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
         assert health(obj)[0] == "Progressing"
 
+    def test_a_paused_object_is_suspended(self, kind: str) -> None:
+        obj = sample(kind, status=READY)
+        obj["metadata"]["annotations"] = {"cutlass.tech/paused": "true"}
+        status, message = health(obj)
+        assert status == "Suspended" and "cutlass.tech/paused" in message
+        obj["metadata"]["annotations"] = {"cutlass.tech/paused": "false"}
+        assert health(obj)[0] == "Healthy"
+
+    def test_a_plan_awaiting_approval_is_suspended_and_says_how_to_approve(self, kind: str) -> None:
+        waiting = copy.deepcopy(READY)
+        waiting["conditions"].append(
+            condition("AwaitingApproval", "True", "PlanAwaitsApproval", "plan 0123abcd waits; cutlass approve ...")
+        )
+        assert health(sample(kind, status=waiting)) == (
+            "Suspended",
+            "PlanAwaitsApproval: plan 0123abcd waits; cutlass approve ...",
+        )
+        deleting = sample(kind, status=waiting)
+        deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+        assert health(deleting)[0] == "Suspended", "a teardown plan waiting for approval"
+        # An approval wait of an older generation: the operator has not planned the edit yet.
+        assert health(sample(kind, generation=3, status=waiting))[0] == "Progressing"
+
+    def test_a_stalled_object_is_degraded(self, kind: str) -> None:
+        stalled = copy.deepcopy(READY)
+        stalled["phase"] = "Reconciling"
+        stalled["conditions"] = [condition("Stalled", "True", "ImmutableFieldChanged", "restore spec.awsRegion")]
+        assert health(sample(kind, status=stalled)) == ("Degraded", "ImmutableFieldChanged: restore spec.awsRegion")
+
     def test_conditions_without_observed_generation_count_as_current(self, kind: str) -> None:
         older_shape = copy.deepcopy(READY)
         for c in older_shape["conditions"]:

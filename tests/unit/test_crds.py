@@ -520,6 +520,7 @@ def test_names_scope_and_version(kind: str, plural: str, short_name: str) -> Non
 
 
 READY = '.status.conditions[?(@.type=="Ready")].status'
+AWAITING = '.status.conditions[?(@.type=="AwaitingApproval")].status'
 
 
 @pytest.mark.parametrize(
@@ -534,6 +535,8 @@ READY = '.status.conditions[?(@.type=="Ready")].status'
                 ("PHASE", ".status.phase", "string"),
                 ("READY", READY, "string"),
                 ("AGE", ".metadata.creationTimestamp", "date"),
+                ("PLAN", ".status.plan.id", "string"),
+                ("AWAITING-APPROVAL", AWAITING, "string"),
             ],
         ),
         (
@@ -544,6 +547,8 @@ READY = '.status.conditions[?(@.type=="Ready")].status'
                 ("PHASE", ".status.phase", "string"),
                 ("READY", READY, "string"),
                 ("AGE", ".metadata.creationTimestamp", "date"),
+                ("PLAN", ".status.plan.id", "string"),
+                ("AWAITING-APPROVAL", AWAITING, "string"),
             ],
         ),
     ],
@@ -552,6 +557,8 @@ def test_printer_columns(kind: str, expected: list[tuple[str, str, str]]) -> Non
     columns = CRDS[kind]["spec"]["versions"][0]["additionalPrinterColumns"]
     assert [(c["name"], c["jsonPath"], c["type"]) for c in columns] == expected
     assert all(c["description"] for c in columns)
+    # What approval needs is in `kubectl get -o wide`; the default listing stays as it was.
+    assert [c["name"] for c in columns if c.get("priority")] == ["PLAN", "AWAITING-APPROVAL"]
 
 
 def test_printer_columns_point_at_fields_that_exist() -> None:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from cutlass_operator.api.changes import Approval, ChangePolicy, Drift
 from cutlass_operator.api.environment import EnvironmentStatus
 from cutlass_operator.api.region import RegionStatus
 from cutlass_operator.engine.conditions import set_condition
 from cutlass_operator.engine.errors import RetryableError, TerminalError
 from cutlass_operator.engine.executor import ApplyResult
 from cutlass_operator.engine.plan import Action, Change, Plan
+from cutlass_operator.engine.resource import FieldDiff
+from cutlass_operator.workflows.changes import ChangeRequest, SuspendedError, decide
 from cutlass_operator.workflows.environment import apply_environment_report, apply_regions_summary, summarise_regions
 from cutlass_operator.workflows.report import LayerReport, Mode, Report, apply_report
 
 LAYERS = ["NetworkReady"]
 
 
-def layer(result: ApplyResult, *changes: Change) -> LayerReport:
+def layer(result: ApplyResult | None, *changes: Change) -> LayerReport:
     return LayerReport("network", "NetworkReady", Plan(changes), result, {"vpcId": "vpc-1"})
 
 
@@ -29,6 +32,9 @@ def test_a_clean_apply_makes_every_condition_true_and_records_the_plan() -> None
     assert conditions(status) == {
         "NetworkReady": ("True", "Reconciled"),
         "Synced": ("True", "ReconcileSuccess"),
+        "AwaitingApproval": ("False", "NoPlanWaiting"),
+        "Reconciling": ("False", "Idle"),
+        "Stalled": ("False", "NotStalled"),
         "Ready": ("True", "Available"),
     }
     assert status.phase == "Ready" and status.observed_generation == 3
@@ -105,19 +111,71 @@ def test_an_account_mismatch_fails_the_environment_naming_both_accounts() -> Non
     assert status.condition("Ready").reason == "AccountMismatch"  # type: ignore[union-attr]
 
 
-def test_metrics_count_drift_repairs_only_on_resync_and_end_with_the_object() -> None:
+def test_metrics_count_drift_found_by_a_resync_and_end_with_the_object() -> None:
     from cutlass_operator.handlers.metrics import OperatorMetrics
 
     metrics = OperatorMetrics()
     update = Change(Action.UPDATE, "network/vpc", "ec2.vpc", "cutlass-tech-vpc-dev-london")
-    report = Report(Mode.APPLY, [layer(ApplyResult(), update)])
-    metrics.observe("CutlassRegion", "ns", "dev-london", report, 0.5)
     labels = {"kind": "CutlassRegion", "namespace": "ns", "name": "dev-london"}
-    assert metrics.registry.get_sample_value("cutlass_drift_repairs_total", labels) is None
-    metrics.observe("CutlassRegion", "ns", "dev-london", report, 0.5, resync=True)
-    assert metrics.registry.get_sample_value("cutlass_drift_repairs_total", labels) == 1.0
+    for drift_check in (False, True):
+        request = ChangeRequest(ChangePolicy(approval=Approval.AUTO, drift=Drift.CORRECT), "d", drift_check=drift_check)
+        report = Report(Mode.APPLY, [layer(ApplyResult(done=[update]), update)], gate=decide(request, [update]))
+        metrics.observe("CutlassRegion", "ns", "dev-london", report, 0.5)
+    assert metrics.registry.get_sample_value("cutlass_drift_repairs_total", labels) == 1.0  # the resync's only
+    assert metrics.registry.get_sample_value("cutlass_drifted_resources", labels) == 0.0  # repaired
+    reported = ChangeRequest(ChangePolicy(approval=Approval.AUTO, drift=Drift.REPORT), "d", drift_check=True)
+    waiting = SuspendedError("AwaitingApproval", "plan waits")
+    report = Report(Mode.APPLY, [layer(ApplyResult(), update)], error=waiting, gate=decide(reported, [update]))
+    metrics.observe("CutlassRegion", "ns", "dev-london", report, 0.5)
+    assert metrics.registry.get_sample_value("cutlass_drifted_resources", labels) == 1.0
     managed = {**labels, "resource_kind": "ec2.vpc"}
     assert metrics.registry.get_sample_value("cutlass_managed_resources", managed) == 1.0
     metrics.forget("CutlassRegion", "ns", "dev-london")
     assert metrics.registry.get_sample_value("cutlass_managed_resources", managed) is None
+    assert metrics.registry.get_sample_value("cutlass_drifted_resources", labels) is None
     assert metrics.registry.get_sample_value("cutlass_last_successful_sync_timestamp_seconds", labels) is None
+
+
+def _gated(approval: Approval, drift: Drift, change: Change, *, drift_check: bool) -> Report:
+    gate = decide(ChangeRequest(ChangePolicy(approval=approval, drift=drift), "d", drift_check=drift_check), [change])
+    error = SuspendedError("AwaitingApproval", gate.awaiting_message("cutlassregion/dev-london", "ns"))
+    return Report(Mode.APPLY, [layer(None, change)], error=error if gate.awaiting else None, gate=gate)
+
+
+def test_a_plan_waiting_for_approval_leaves_the_layers_and_says_how_to_approve() -> None:
+    status = RegionStatus()
+    apply_report(status, Report(Mode.APPLY, [layer(ApplyResult())]), 1, LAYERS)
+    update = Change(Action.UPDATE, "network/vpc", "ec2.vpc", "vpc", diff=(FieldDiff("cidr", "a", "b"),))
+    apply_report(status, _gated(Approval.MANUAL, Drift.CORRECT, update, drift_check=False), 2, LAYERS)
+    assert conditions(status)["AwaitingApproval"] == ("True", "PlanAwaitsApproval")
+    assert conditions(status)["Synced"] == ("False", "AwaitingApproval")
+    assert conditions(status)["Ready"] == ("False", "AwaitingApproval"), "the new generation is not applied"
+    assert conditions(status)["Reconciling"] == ("False", "Idle") and conditions(status)["Stalled"][0] == "False"
+    network = status.condition("NetworkReady")
+    assert network is not None and network.observed_generation == 1, "nothing of the layer changed"
+    assert status.phase == "AwaitingApproval" and status.observed_generation == 2
+    assert status.plan is not None and status.plan.update == 1 and status.plan.generation == 2
+    assert f"--plan {status.plan.id}" in status.condition("AwaitingApproval").message  # type: ignore[union-attr]
+
+
+def test_drift_waiting_under_report_keeps_ready_and_marks_drifted() -> None:
+    status = RegionStatus()
+    apply_report(status, Report(Mode.APPLY, [layer(ApplyResult())]), 1, LAYERS)
+    update = Change(Action.UPDATE, "network/vpc", "ec2.vpc", "vpc", diff=(FieldDiff("cidr", "a", "b"),))
+    apply_report(status, _gated(Approval.AUTO, Drift.REPORT, update, drift_check=True), 1, LAYERS)
+    assert conditions(status)["Drifted"] == ("True", "DriftReported")
+    assert "ec2.vpc vpc" in status.condition("Drifted").message  # type: ignore[union-attr]
+    assert conditions(status)["Ready"] == ("True", "Available")
+    assert conditions(status)["AwaitingApproval"][0] == "True"
+    assert status.applied_digest is None, "not applied: the next reconcile still looks for drift"
+
+
+def test_stalled_on_a_terminal_error_and_reconciling_while_retrying() -> None:
+    status = RegionStatus()
+    apply_report(status, Report(Mode.APPLY, error=TerminalError("ImmutableFieldChanged", "restore it")), 1, LAYERS)
+    assert conditions(status)["Stalled"] == ("True", "ImmutableFieldChanged")
+    assert conditions(status)["Reconciling"] == ("False", "Idle")
+    apply_report(status, Report(Mode.APPLY, error=RetryableError("AwsThrottled", "slow down")), 2, LAYERS)
+    assert conditions(status)["Stalled"] == ("False", "NotStalled")
+    assert conditions(status)["Reconciling"] == ("True", "AwsThrottled")
+    assert conditions(status)["Ready"][0] == "False"

@@ -113,14 +113,35 @@ class Condition(StatusModel):
 
 
 class PlanSummary(StatusModel):
-    """What the last reconcile found to change, in the form `cutlass plan` prints it."""
+    """The plan the last reconcile computed, in the form `cutlass plan` prints it."""
 
+    id: str | None = Field(
+        default=None,
+        description=(
+            "Digest of the planned changes themselves (action, kind, key, changed fields and their values): the "
+            "same changes always get the same id. Approve it with the annotation cutlass.tech/approve."
+        ),
+    )
+    destructive: bool = Field(default=False, description="It deletes, replaces or retains something.")
     create: int = Field(default=0, description="Resources to create.")
     update: int = Field(default=0, description="Resources to change in place.")
     delete: int = Field(default=0, description="Resources to delete.")
     changes: list[str] = Field(
         default_factory=list, description="One line per change: action, kind, name and changed fields."
     )
+    omitted: int = Field(default=0, description="Changes left out of `changes` to keep the status small.")
+    generation: int | None = Field(default=None, description="The metadata.generation it was computed for.")
+    computed_at: str | None = Field(default=None, description="When it was computed (RFC 3339).")
+
+
+class ApprovalRecord(StatusModel):
+    """An approved plan while it is being applied, possibly over several reconciles (a region
+    waiting for its replicas between layers): its remaining changes need no second approval."""
+
+    plan_id: str = Field(description="The approved plan's id.")
+    inputs_digest: str = Field(description="Digest of the specs it was computed from: a spec edit voids it.")
+    changes: list[str] = Field(default_factory=list, description="What it covers (digests of the changes).")
+    complete: bool = Field(default=False, description="Fully applied: its id approves nothing more.")
 
 
 class CommonStatus(StatusModel):
@@ -137,8 +158,16 @@ class CommonStatus(StatusModel):
     outputs: dict[str, Any] = Field(
         default_factory=dict, description="Identifiers, ARNs and URLs of what the operator built."
     )
-    plan: PlanSummary | None = Field(default=None, description="What the last reconcile changed.")
+    plan: PlanSummary | None = Field(default=None, description="What the last reconcile planned.")
+    approval: ApprovalRecord | None = Field(default=None, description="The approved plan being applied.")
+    applied_digest: str | None = Field(
+        default=None,
+        description="Digest of the specs the last complete apply used: a resync of the same specs looks for drift.",
+    )
     last_reconcile_time: str | None = Field(default=None, description="When the last reconcile finished.")
+    last_handled_reconcile_at: str | None = Field(
+        default=None, description="The last cutlass.tech/reconcile-requested-at value a reconcile handled."
+    )
 
     def condition(self, type_: str) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)

@@ -189,9 +189,16 @@ class Column:
     json_path: str
     description: str
     type: str = "string"
+    priority: int = 0  # above 0: shown by `kubectl get -o wide` only
 
-    def as_schema(self) -> dict[str, str]:
-        return {"name": self.name, "type": self.type, "jsonPath": self.json_path, "description": self.description}
+    def as_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {
+            "name": self.name,
+            "type": self.type,
+            "jsonPath": self.json_path,
+            "description": self.description,
+        }
+        return schema | ({"priority": self.priority} if self.priority else {})
 
 
 @dataclass(frozen=True)
@@ -312,9 +319,17 @@ def _required_with_source(source: str, field_name: str, advice: str) -> Rule:
     )
 
 
-_PHASE = Column("PHASE", ".status.phase", "Pending, Reconciling, Ready, Failed, Deleting or WaitingForDependency.")
+_PHASE = Column(
+    "PHASE",
+    ".status.phase",
+    "Pending, Reconciling, Ready, Failed, Deleting, WaitingForDependency, AwaitingApproval or Paused.",
+)
 _READY = Column("READY", '.status.conditions[?(@.type=="Ready")].status', "Status of the Ready condition.")
 _AGE = Column("AGE", ".metadata.creationTimestamp", "Time since creation.", type="date")
+_PLAN = Column("PLAN", ".status.plan.id", "The last plan's id: what cutlass.tech/approve names.", priority=1)
+_AWAITING = Column(
+    "AWAITING-APPROVAL", '.status.conditions[?(@.type=="AwaitingApproval")].status', "A plan waits.", priority=1
+)
 
 ENVIRONMENT = KindSpec(
     kind="CutlassEnvironment",
@@ -333,6 +348,8 @@ ENVIRONMENT = KindSpec(
         _PHASE,
         _READY,
         _AGE,
+        _PLAN,
+        _AWAITING,
     ),
     rules={
         "spec.accountId": (
@@ -432,6 +449,8 @@ REGION = KindSpec(
         _PHASE,
         _READY,
         _AGE,
+        _PLAN,
+        _AWAITING,
     ),
     rules={
         "spec.awsRegion": (_immutable("spec.awsRegion", "create a new CutlassRegion for another AWS region"),),

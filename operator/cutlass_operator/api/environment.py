@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from cutlass_operator.api.changes import ChangeControl, ChangePolicy, resolve_changes
 from cutlass_operator.api.common import (
     API_VERSION,
     AWS_REGION_PATTERN,
@@ -221,6 +222,10 @@ class CutlassEnvironmentSpec(CamelModel):
     data: Data = Field(default_factory=Data, description="Global tables settings.")
     notifications: Notifications = Field(default_factory=Notifications, description="Threshold alert emails.")
     api: ApiSettings = Field(default_factory=ApiSettings, description="Usage plans, tenants' API keys, throttling.")
+    changes: ChangeControl = Field(
+        default_factory=ChangeControl,
+        description="Change control for the environment and its regions: approval of plans, and drift.",
+    )
     tags: UserTags = Field(
         default_factory=dict,
         description=(
@@ -246,6 +251,9 @@ class CutlassEnvironmentSpec(CamelModel):
             return self.notifications.sender_email
         assert self.domain is not None  # the validator below (and the CRD's rule) make sure
         return f"alerts@{self.domain.zone_name}"
+
+    def change_policy(self, region: ChangeControl | None = None) -> ChangePolicy:
+        return resolve_changes(self.tier == Tier.PROD, self.changes, region)
 
     def effective_deletion_protection(self) -> bool:
         if self.data.deletion_protection is not None:

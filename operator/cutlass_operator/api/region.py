@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from cutlass_operator.api.changes import ChangeControl
 from cutlass_operator.api.common import (
     API_VERSION,
     AWS_REGION_PATTERN,
@@ -175,6 +176,10 @@ class CutlassRegionSpec(CamelModel):
         default_factory=TierSettings, description="Overrides of the environment's settings for this region."
     )
     api: Api = Field(default_factory=Api, description="API stage and custom domain.")
+    changes: ChangeControl = Field(
+        default_factory=ChangeControl,
+        description="Overrides of the environment's change control for this region, field by field.",
+    )
     tags: UserTags = Field(
         default_factory=dict,
         description=(

@@ -9,6 +9,11 @@ from cutlass_operator.api.common import Condition, ConditionStatus
 
 READY = "Ready"
 SYNCED = "Synced"
+# kstatus's abnormal-true pair, which kubectl wait, Flux and Argo CD read.
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
+AWAITING_APPROVAL = "AwaitingApproval"
+DRIFTED = "Drifted"
 
 
 def now() -> str:

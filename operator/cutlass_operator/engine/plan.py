@@ -46,6 +46,13 @@ class Change:
     observed: Observed | None = None
     diff: tuple[FieldDiff, ...] = ()
     why: str = ""
+    # An in-place update that still removes something (a table's replica): destructive all the same.
+    removes: bool = False
+
+    @property
+    def destructive(self) -> bool:
+        """It deletes, replaces or retains a resource, or removes part of one."""
+        return self.action in (*REMOVALS, Action.REPLACE) or self.removes
 
     def line(self) -> str:
         text = f"{SYMBOLS[self.action]} {self.kind} {self.name}"
@@ -177,7 +184,9 @@ def _compare(want: Desired, current: Observed, kind: ResourceKind, outputs: Mapp
             "or delete and recreate the resource that owns it",
         )
     action = Action.UPDATE if diff else Action.NOOP
-    return Change(action, want.key, want.kind, want.name, desired=want, observed=current, diff=diff)
+    return Change(
+        action, want.key, want.kind, want.name, desired=want, observed=current, diff=diff, removes=kind.removes(diff)
+    )
 
 
 def _check_graph(desired: Sequence[Desired], kinds: Mapping[str, ResourceKind]) -> None:

@@ -132,6 +132,11 @@ class ResourceKind(ABC):
         the operator find it, and tag it as retained. Kinds holding data implement this."""
         raise TerminalError("RetainUnsupported", f"{self.kind} {observed.id} cannot be retained, only deleted")
 
+    def removes(self, diff: Sequence[FieldDiff]) -> bool:
+        """Whether an in-place update with this diff removes something that holds data or serves
+        callers (a table's replica): change control gates it like a deletion."""
+        return False
+
     def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
         """Fields whose observed value differs from the desired one; kinds may normalise first."""
         diffs = [

@@ -9,6 +9,10 @@ from cutlass_operator.aws.lease import default_holder
 from cutlass_operator.engine.executor import CONCURRENT_CALLS
 
 FINALIZER = "cutlass.tech/finalizer"
+KOPF_PREFIX = "kopf.cutlass.tech"
+# What kopf kept under `cutlass.tech/` before the prefix moved: its marker, which hides our own
+# annotations from it, its last handled spec and its handlers' progress (named after them).
+LEGACY_KOPF_KEYS = ("cutlass.tech/kopf-managed", "cutlass.tech/last-handled-configuration", "cutlass.tech/register_")
 
 
 class OperatorConfig(BaseModel):
@@ -24,9 +28,12 @@ class OperatorConfig(BaseModel):
 def operator_settings(config: OperatorConfig) -> kopf.OperatorSettings:
     settings = kopf.OperatorSettings()
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="cutlass.tech")
+    # Not `cutlass.tech`: kopf marks the prefixes of its storages (`<prefix>/kopf-managed`) and leaves
+    # every annotation under a marked prefix out of the object's essence, so the change-control
+    # annotations (cutlass.tech/approve, ...) would never wake a handler.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="cutlass.tech", key="last-handled-configuration"
+        prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     settings.posting.level = 20  # INFO: significant changes become Kubernetes events
     settings.scanning.disabled = True  # we know our resources; no cluster-wide discovery needed

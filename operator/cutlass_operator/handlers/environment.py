@@ -5,21 +5,32 @@ region summary current, and hold deletion until the regions that need its creden
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 from typing import Any
 
 import kopf
 import structlog
 from pydantic import ValidationError
 
+from cutlass_operator.api.changes import PAUSED, ChangePolicy
 from cutlass_operator.api.common import GROUP, VERSION, explain
 from cutlass_operator.api.environment import CredentialsSource, CutlassEnvironment, Domain, EnvironmentStatus
 from cutlass_operator.aws.calls import CallLog
 from cutlass_operator.engine.errors import TerminalError
+from cutlass_operator.handlers.control import (
+    APPROVAL_POLL,
+    Snapshot,
+    consume_approval,
+    turn,
+    worth_a_reconcile,
+    write_paused,
+)
 from cutlass_operator.handlers.indexes import EnvKey, region_facts, regions_index, regions_of
 from cutlass_operator.handlers.kube import read_secret
-from cutlass_operator.handlers.outcome import post_events, raise_for
+from cutlass_operator.handlers.outcome import event_budget, post_events, raise_for
 from cutlass_operator.handlers.runtime import Runtime
 from cutlass_operator.layers.base import RegionRef
+from cutlass_operator.workflows.changes import inputs_digest
 from cutlass_operator.workflows.dns_status import targets_digest
 from cutlass_operator.workflows.environment import (
     DNS,
@@ -41,12 +52,17 @@ def register_environment_handlers(registry: kopf.OperatorRegistry, runtime: Runt
 
     @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
-    @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, field="spec")
-    async def reconcile_environment(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
-        regions = _live(body, regions_index(kwargs))
-        report = await _run(body, memo, regions, Mode.APPLY, runtime)
-        _write_status(body, patch, report, regions, regions_index(kwargs))
-        post_events(body, report)
+    @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry)
+    async def reconcile_environment(
+        *, body: kopf.Body, patch: kopf.Patch, memo: Any, reason: str, old: Any, new: Any, **kwargs: Any
+    ) -> None:
+        if not worth_a_reconcile(body, patch, reason, old, new):
+            return
+        async with turn(body, memo) as snap:
+            if snap.paused:
+                return _write_paused(snap, patch)
+            report = await _reconcile(snap, patch, runtime, regions_index(kwargs))
+        post_events(body, report, event_budget(memo), snap.previous_plan())
         raise_for(report, config.retry_seconds)
 
     @kopf.timer(
@@ -59,9 +75,12 @@ def register_environment_handlers(registry: kopf.OperatorRegistry, runtime: Runt
     )
     async def resync_environment(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
         """Drift detection, and credentials that expired or roles that changed."""
-        regions = _live(body, regions_index(kwargs))
-        report = await _run(body, memo, regions, Mode.APPLY, runtime, resync=True)
-        _write_status(body, patch, report, regions, regions_index(kwargs))
+        async with turn(body, memo) as snap:
+            if snap.paused:
+                return _write_paused(snap, patch)
+            report = await _reconcile(snap, patch, runtime, regions_index(kwargs))
+        if report.pending():
+            post_events(body, report, event_budget(memo), snap.previous_plan())
 
     @kopf.timer(GROUP, VERSION, PLURAL, registry=registry, interval=SUMMARY_SECONDS)
     async def follow_regions(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
@@ -69,33 +88,30 @@ def register_environment_handlers(registry: kopf.OperatorRegistry, runtime: Runt
         endpoints differ from what the last reconcile was given (a region to replicate to, to route
         to, or to take out of the records before it goes), reconcile; otherwise patch the summary,
         and only when it changed."""
-        status = EnvironmentStatus.model_validate(dict(body.status))
-        if status.observed_generation is None:
-            return  # the change handler has not run yet
         index = regions_index(kwargs)
-        regions = _live(body, index)
-        last = status.dns.targets_digest if status.dns else None
-        if status.caller_arn and targets_digest(regions) != last:
-            report = await _run(body, memo, regions, Mode.APPLY, runtime)
-            _write_status(body, patch, report, regions, index)
-            post_events(body, report)
-            return
-        summary = summarise_regions(regions_of(index, body.metadata.namespace or "", body.metadata.name))
-        if summary != status.regions:
+        if _regions_moved(Snapshot.of(body, memo), index):
+            async with turn(body, memo) as snap:
+                report = await _reconcile(snap, patch, runtime, index) if _regions_moved(snap, index) else None
+            if report is not None:
+                post_events(body, report, event_budget(memo), snap.previous_plan())
+                return
+        snap = Snapshot.of(body, memo)
+        status = EnvironmentStatus.model_validate(snap.status)
+        summary = summarise_regions(regions_of(index, snap.namespace, snap.name))
+        if status.observed_generation is not None and summary != status.regions:
             apply_regions_summary(status, summary)
-            patch.status.update(_dump(status))
+            snap.write_status(patch, _dump(status))
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
     async def delete_environment(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
         """Tables first (their replicas are encrypted with the regions' keys, and the primary
         region's key encrypts the tables), then wait for the regions, then the bootstrap (the
         regions' teardown takes leases in its table)."""
-        patch.status["phase"] = Phase.DELETING.value
-        remaining = regions_of(regions_index(kwargs), body.metadata.namespace or "", body.metadata.name)
-        report = await _run(body, memo, [], Mode.DESTROY, runtime, with_bootstrap=not remaining)
-        post_events(body, report)
-        if any(lr.layer == DNS.name and lr.error is None for lr in report.layers):
-            patch.status["dns"] = {"routedRegions": [], "regions": []}  # the regions may go now
+        async with turn(body, memo) as snap:
+            report, remaining = await _delete(snap, patch, runtime, regions_index(kwargs))
+        post_events(body, report, event_budget(memo), snap.previous_plan())
+        if report.awaiting:
+            raise kopf.TemporaryError(f"AwaitingApproval: {report.plan_summary().id}", delay=APPROVAL_POLL)
         error = report.first_error
         if error is not None:  # never drop the finalizer while AWS still holds what it made
             raise kopf.TemporaryError(f"{error.reason}: {error.message}", delay=config.retry_seconds)
@@ -105,36 +121,79 @@ def register_environment_handlers(registry: kopf.OperatorRegistry, runtime: Runt
                 "environment's credentials and lease table to tear down their AWS resources",
                 delay=config.retry_seconds,
             )
-        runtime.metrics.forget(KIND, body.metadata.namespace or "", body.metadata.name or "")
+        runtime.metrics.forget(KIND, snap.namespace, snap.name)
 
 
-def _live(body: kopf.Body, index: kopf.Index[EnvKey, Any]) -> list[RegionRef]:
-    dns: dict[str, Any] = dict(body.status).get("dns") or {}
+def _regions_moved(snap: Snapshot, index: kopf.Index[EnvKey, Any]) -> bool:
+    """The live regions or their endpoints differ from what the last reconcile was given."""
+    status = EnvironmentStatus.model_validate(snap.status)
+    last = status.dns.targets_digest if status.dns else None
+    moved = targets_digest(_live(snap, index)) != last
+    return status.observed_generation is not None and bool(status.caller_arn) and moved and not snap.paused
+
+
+async def _reconcile(snap: Snapshot, patch: kopf.Patch, runtime: Runtime, index: kopf.Index[EnvKey, Any]) -> Report:
+    regions = _live(snap, index)
+    report = await _run(snap, regions, Mode.APPLY, runtime)
+    _write_status(snap, patch, report, regions, index)
+    return report
+
+
+async def _delete(
+    snap: Snapshot, patch: kopf.Patch, runtime: Runtime, index: kopf.Index[EnvKey, Any]
+) -> tuple[Report, dict[str, bool]]:
+    """The teardown as far as it goes now, and the regions still there."""
+    config = runtime.config
+    snap.write_status(patch, {"phase": Phase.DELETING.value})
+    if snap.paused:
+        raise kopf.TemporaryError(f"Paused: annotation {PAUSED} is set", delay=config.retry_seconds)
+    if snap.still_waiting(config.resync_seconds, _policy(snap)):
+        raise kopf.TemporaryError("AwaitingApproval: the teardown plan waits for approval", delay=APPROVAL_POLL)
+    remaining = regions_of(index, snap.namespace, snap.name)
+    report = await _run(snap, [], Mode.DESTROY, runtime, with_bootstrap=not remaining)
+    if report.awaiting:
+        _write_status(snap, patch, report, [], index)
+        snap.write_status(patch, {"phase": Phase.DELETING.value})
+    elif any(lr.layer == DNS.name and lr.error is None for lr in report.layers):
+        snap.write_status(patch, {"dns": {"routedRegions": [], "regions": []}})  # the regions may go now
+    return report, remaining
+
+
+def _policy(snap: Snapshot) -> ChangePolicy | None:
+    try:
+        return CutlassEnvironment.model_validate(snap.model()).spec.change_policy()
+    except ValidationError:
+        return None
+
+
+def _live(snap: Snapshot, index: kopf.Index[EnvKey, Any]) -> list[RegionRef]:
+    dns: dict[str, Any] = snap.status.get("dns") or {}
     routed = dns.get("routedRegions") or []
-    return environment_regions(region_facts(index, body.metadata.namespace or "", body.metadata.name), routed)
+    return environment_regions(region_facts(index, snap.namespace, snap.name), routed)
 
 
 async def _run(
-    body: kopf.Body,
-    memo: Any,
+    snap: Snapshot,
     regions: list[RegionRef],
     mode: Mode,
     runtime: Runtime,
     *,
     with_bootstrap: bool = True,
-    resync: bool = False,
 ) -> Report:
-    log = structlog.get_logger("cutlass.environment").bind(
-        namespace=body.metadata.namespace, name=body.metadata.name, mode=str(mode)
-    )
+    log = structlog.get_logger("cutlass.environment").bind(namespace=snap.namespace, name=snap.name, mode=str(mode))
     try:
-        environment = CutlassEnvironment.model_validate({"metadata": dict(body.metadata), "spec": dict(body.spec)})
+        environment = CutlassEnvironment.model_validate(snap.model())
     except ValidationError as exc:
         return Report(mode, error=TerminalError("InvalidSpec", explain(exc)))
     creds = environment.spec.credentials
     secret = None
     if creds.source == CredentialsSource.SECRET and creds.secret_ref is not None:
         secret = await asyncio.to_thread(read_secret, environment.metadata.namespace, creds.secret_ref.name)
+    control = snap.request(
+        environment.spec.change_policy(),
+        inputs_digest(str(mode), environment.spec, [asdict(r) for r in regions], with_bootstrap),
+        EnvironmentStatus.model_validate(snap.status),
+    )
 
     async def reconcile(calls: CallLog) -> Report:
         return await asyncio.to_thread(
@@ -147,12 +206,18 @@ async def _run(
             holder=runtime.config.holder,
             max_workers=runtime.config.max_workers,
             with_bootstrap=with_bootstrap,
+            control=control,
         )
 
-    lock: asyncio.Lock = memo.setdefault("reconcile_lock", asyncio.Lock())
-    async with lock:  # timers and change handlers must not reconcile one object at once
-        report = await runtime.measured(KIND, body, reconcile, resync=resync)
-    log.info("reconcile finished", ok=report.ok, caller=report.caller_arn, error=_reason(report))
+    report = await runtime.measured(KIND, snap, reconcile)
+    log.info(
+        "reconcile finished",
+        ok=report.ok,
+        plan=report.plan_summary().id,
+        awaiting=report.awaiting,
+        caller=report.caller_arn,
+        error=_reason(report),
+    )
     return report
 
 
@@ -161,17 +226,27 @@ def _reason(report: Report) -> str | None:
 
 
 def _write_status(
-    body: kopf.Body, patch: kopf.Patch, report: Report, regions: list[RegionRef], index: kopf.Index[EnvKey, Any]
+    snap: Snapshot, patch: kopf.Patch, report: Report, regions: list[RegionRef], index: kopf.Index[EnvKey, Any]
 ) -> None:
-    status = EnvironmentStatus.model_validate(dict(body.status))
-    status.regions = summarise_regions(regions_of(index, body.metadata.namespace or "", body.metadata.name))
-    apply_environment_report(status, report, body.metadata.get("generation", 1), regions, _domain(body))
-    patch.status.update(_dump(status))
+    consume_approval(snap, patch, report)
+    status = EnvironmentStatus.model_validate(snap.status)
+    status.regions = summarise_regions(regions_of(index, snap.namespace, snap.name))
+    apply_environment_report(status, report, snap.generation, regions, _domain(snap))
+    status.last_handled_reconcile_at = snap.requested_at() or status.last_handled_reconcile_at
+    snap.write_status(patch, _dump(status))
 
 
-def _domain(body: kopf.Body) -> Domain | None:
+def _write_paused(snap: Snapshot, patch: kopf.Patch) -> None:
+    status = EnvironmentStatus.model_validate(snap.status)
+    write_paused(
+        status, snap.generation, f"annotation {PAUSED} is set: no AWS call for it or its regions until removed"
+    )
+    snap.write_status(patch, _dump(status))
+
+
+def _domain(snap: Snapshot) -> Domain | None:
     try:
-        return Domain.model_validate(body.spec["domain"]) if body.spec.get("domain") else None
+        return Domain.model_validate(snap.spec["domain"]) if snap.spec.get("domain") else None
     except ValidationError:
         return None  # the report says InvalidSpec
 

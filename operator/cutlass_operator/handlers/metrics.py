@@ -4,7 +4,9 @@ Series:
 - cutlass_reconcile_total{kind,outcome} and cutlass_reconcile_duration_seconds{kind}
 - cutlass_aws_calls_total{service,operation,outcome}: outcome is `ok` or AWS's error code
 - cutlass_managed_resources{kind,namespace,name,resource_kind}: what each object manages
-- cutlass_drift_repairs_total{kind,namespace,name}: changes a resync (not a spec change) applied
+- cutlass_drift_repairs_total{kind,namespace,name}: drift a resync repaired (drift: Correct)
+- cutlass_drifted_resources{kind,namespace,name}: what the last resync found changed in AWS by
+  hand; under drift: Report it stays until the drift is repaired or its plan approved
 - cutlass_last_successful_sync_timestamp_seconds{kind,namespace,name}: its age is
   `time() - cutlass_last_successful_sync_timestamp_seconds`
 """
@@ -55,6 +57,12 @@ class OperatorMetrics:
             "cutlass_drift_repairs", "Changes applied by a resync, i.e. drift repaired.", object_labels,
             registry=self.registry,
         )  # fmt: skip
+        self.drifted = Gauge(
+            "cutlass_drifted_resources",
+            "Resources the last resync found differing from the spec (drift), per object.",
+            object_labels,
+            registry=self.registry,
+        )
         self.last_sync = Gauge(
             "cutlass_last_successful_sync_timestamp_seconds",
             "When the object last reconciled without error.",
@@ -66,9 +74,7 @@ class OperatorMetrics:
         """A CallLog whose calls also count in `cutlass_aws_calls_total`."""
         return CallLog(observers=[lambda service, op, outcome: self.aws_calls.labels(service, op, outcome).inc()])
 
-    def observe(
-        self, kind: str, namespace: str, name: str, report: Report, seconds: float, *, resync: bool = False
-    ) -> None:
+    def observe(self, kind: str, namespace: str, name: str, report: Report, seconds: float) -> None:
         self.reconciles.labels(kind, "success" if report.ok else report.first_error.reason).inc()  # type: ignore[union-attr]
         self.durations.labels(kind).observe(seconds)
         if report.layers:
@@ -81,16 +87,20 @@ class OperatorMetrics:
             for resource_kind, count in kept.items():
                 self.managed.labels(kind, namespace, name, resource_kind).set(count)
             known.update(kept)
-        if resync:
-            applied = sum(1 for layer in report.layers for c in layer.plan.changes if c.action in WRITES)
-            if applied:
-                self.drift_repairs.labels(kind, namespace, name).inc(applied)
+        gate = report.gate
+        if gate is not None and gate.request.drift_check:
+            self.drifted.labels(kind, namespace, name).set(len(gate.changes) if report.awaiting else 0)
+            repaired = sum(1 for c in report.applied() if c.action in WRITES)
+            if repaired:
+                self.drift_repairs.labels(kind, namespace, name).inc(repaired)
+        elif report.ok:
+            self.drifted.labels(kind, namespace, name).set(0)
         if report.ok:
             self.last_sync.labels(kind, namespace, name).set(time.time())
 
     def forget(self, kind: str, namespace: str, name: str) -> None:
         """A deleted object's series end with it."""
-        for metric in (self.last_sync, self.drift_repairs):
+        for metric in (self.last_sync, self.drift_repairs, self.drifted):
             with contextlib.suppress(KeyError):
                 metric.remove(kind, namespace, name)
         for resource_kind in self._managed_kinds.pop((kind, namespace, name), set()):

@@ -10,11 +10,20 @@ import kopf
 import structlog
 from pydantic import ValidationError
 
+from cutlass_operator.api.changes import PAUSED, ChangeControl, ChangePolicy, is_paused
 from cutlass_operator.api.common import GROUP, VERSION, explain
 from cutlass_operator.api.environment import CredentialsSource, CutlassEnvironment
 from cutlass_operator.api.region import CutlassRegion, RegionStatus
 from cutlass_operator.aws.calls import CallLog
 from cutlass_operator.engine.errors import RetryableError, TerminalError
+from cutlass_operator.handlers.control import (
+    APPROVAL_POLL,
+    Snapshot,
+    consume_approval,
+    turn,
+    worth_a_reconcile,
+    write_paused,
+)
 from cutlass_operator.handlers.indexes import (
     EnvKey,
     condition_true,
@@ -24,8 +33,9 @@ from cutlass_operator.handlers.indexes import (
     regions_index,
 )
 from cutlass_operator.handlers.kube import read_secret
-from cutlass_operator.handlers.outcome import post_events, raise_for
+from cutlass_operator.handlers.outcome import event_budget, post_events, raise_for
 from cutlass_operator.handlers.runtime import Runtime
+from cutlass_operator.workflows.changes import inputs_digest
 from cutlass_operator.workflows.environment import ACCOUNT_VERIFIED
 from cutlass_operator.workflows.fleet import clashes, environment_problem, environment_regions
 from cutlass_operator.workflows.region import region_conditions, run_region
@@ -40,11 +50,22 @@ def register_region_handlers(registry: kopf.OperatorRegistry, runtime: Runtime) 
 
     @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
-    @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, field="spec")
-    async def reconcile_region(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
-        report = await _run(body, memo, kwargs, Mode.APPLY, runtime)
-        _write_status(body, patch, report)
-        post_events(body, report)
+    @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry)
+    async def reconcile_region(
+        *, body: kopf.Body, patch: kopf.Patch, memo: Any, reason: str, old: Any, new: Any, **kwargs: Any
+    ) -> None:
+        if not worth_a_reconcile(body, patch, reason, old, new):
+            return
+        async with turn(body, memo) as snap:
+            paused = _paused(snap, environments_index(kwargs))
+            if paused is not None:
+                _write_paused(snap, patch, paused)
+                if not snap.paused:  # its environment's: nothing of this object changes when that one is unpaused
+                    raise kopf.TemporaryError(f"Paused: {paused}", delay=config.retry_seconds)
+                return
+            report = await _run(snap, kwargs, Mode.APPLY, runtime)
+            _write_status(snap, patch, report)
+        post_events(body, report, event_budget(memo), snap.previous_plan())
         raise_for(report, config.retry_seconds)
 
     @kopf.timer(
@@ -57,41 +78,50 @@ def register_region_handlers(registry: kopf.OperatorRegistry, runtime: Runtime) 
     )
     async def resync_region(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
         """Drift detection: the same reconcile; a steady state reads AWS and writes nothing."""
-        report = await _run(body, memo, kwargs, Mode.APPLY, runtime, resync=True)
-        _write_status(body, patch, report)
-        if report.plan_summary().changes:
-            post_events(body, report)
+        async with turn(body, memo) as snap:
+            paused = _paused(snap, environments_index(kwargs))
+            if paused is not None:
+                return _write_paused(snap, patch, paused)
+            report = await _run(snap, kwargs, Mode.APPLY, runtime)
+            _write_status(snap, patch, report)
+        if report.pending():
+            post_events(body, report, event_budget(memo), snap.previous_plan())
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
     async def delete_region(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
-        patch.status["phase"] = Phase.DELETING.value
-        routed = _still_routed(body, environments_index(kwargs))
-        if routed is not None:
-            _write_status(body, patch, Report(Mode.DESTROY, error=routed))
-            patch.status["phase"] = Phase.DELETING.value
-            raise kopf.TemporaryError(f"{routed.reason}: {routed.message}", delay=config.retry_seconds)
-        report = await _run(body, memo, kwargs, Mode.DESTROY, runtime)
-        post_events(body, report)
+        async with turn(body, memo) as snap:
+            snap.write_status(patch, {"phase": Phase.DELETING.value})
+            paused = _paused(snap, environments_index(kwargs))
+            if paused is not None:
+                raise kopf.TemporaryError(f"Paused: {paused}", delay=config.retry_seconds)
+            routed = _still_routed(snap, environments_index(kwargs))
+            if routed is not None:
+                _write_status(snap, patch, Report(Mode.DESTROY, error=routed))
+                snap.write_status(patch, {"phase": Phase.DELETING.value})
+                raise kopf.TemporaryError(f"{routed.reason}: {routed.message}", delay=config.retry_seconds)
+            if snap.still_waiting(config.resync_seconds, _policy(snap, environments_index(kwargs))):
+                raise kopf.TemporaryError("AwaitingApproval: the teardown plan waits for approval", delay=APPROVAL_POLL)
+            report = await _run(snap, kwargs, Mode.DESTROY, runtime)
+            if report.awaiting:  # its teardown plan waits for approval on this object
+                _write_status(snap, patch, report)
+        post_events(body, report, event_budget(memo), snap.previous_plan())
+        if report.awaiting:
+            raise kopf.TemporaryError(f"AwaitingApproval: {report.plan_summary().id}", delay=APPROVAL_POLL)
         error = report.first_error
         if error is not None:  # never drop the finalizer while AWS still holds resources
             raise kopf.TemporaryError(f"{error.reason}: {error.message}", delay=config.retry_seconds)
-        runtime.metrics.forget(KIND, body.metadata.namespace or "", body.metadata.name or "")
+        runtime.metrics.forget(KIND, snap.namespace, snap.name)
 
 
 async def _run(
-    body: kopf.Body,
-    memo: Any,
+    snap: Snapshot,
     indexes: dict[str, Any],
     mode: Mode,
     runtime: Runtime,
-    *,
-    resync: bool = False,
 ) -> Report:
-    log = structlog.get_logger("cutlass.region").bind(
-        namespace=body.metadata.namespace, name=body.metadata.name, mode=str(mode)
-    )
+    log = structlog.get_logger("cutlass.region").bind(namespace=snap.namespace, name=snap.name, mode=str(mode))
     try:
-        region = CutlassRegion.model_validate({"metadata": dict(body.metadata), "spec": dict(body.spec)})
+        region = CutlassRegion.model_validate(snap.model())
     except ValidationError as exc:
         return Report(mode, error=TerminalError("InvalidSpec", explain(exc)))
     ref = region.spec.environment_ref.name
@@ -113,6 +143,11 @@ async def _run(
     creds = environment.spec.credentials
     if creds.source == CredentialsSource.SECRET and creds.secret_ref is not None:
         secret = await asyncio.to_thread(read_secret, region.metadata.namespace, creds.secret_ref.name)
+    control = snap.request(
+        environment.spec.change_policy(region.spec.changes),
+        inputs_digest(str(mode), environment.spec, region.spec),
+        RegionStatus.model_validate(snap.status),
+    )
 
     async def reconcile(calls: CallLog) -> Report:
         return await asyncio.to_thread(
@@ -124,16 +159,17 @@ async def _run(
             calls=calls,
             holder=runtime.config.holder,
             max_workers=runtime.config.max_workers,
+            control=control,
         )
 
-    lock: asyncio.Lock = memo.setdefault("reconcile_lock", asyncio.Lock())
-    async with lock:  # the resync timer and change handlers must not reconcile one object at once
-        log.info("reconcile started", environment=ref)
-        report = await runtime.measured(KIND, body, reconcile, resync=resync)
+    log.info("reconcile started", environment=ref)
+    report = await runtime.measured(KIND, snap, reconcile)
     summary = report.plan_summary()
     log.info(
         "reconcile finished",
         ok=report.ok,
+        plan=summary.id,
+        awaiting=report.awaiting,
         created=summary.create,
         updated=summary.update,
         deleted=summary.delete,
@@ -142,13 +178,35 @@ async def _run(
     return report
 
 
-def _still_routed(body: kopf.Body, environments: kopf.Index[EnvKey, Any]) -> RetryableError | None:
+def _paused(snap: Snapshot, environments: kopf.Index[EnvKey, Any]) -> str | None:
+    """Why no AWS call may be made for this region now, if paused (itself or its environment)."""
+    if snap.paused:
+        return f"annotation {PAUSED} is set: no AWS call until it is removed"
+    ref = snap.spec.get("environmentRef", {}).get("name", "")
+    env_body = lookup_environment(environments, snap.namespace, ref) or {}
+    if is_paused((env_body.get("metadata") or {}).get("annotations")):
+        return f"CutlassEnvironment {ref} is paused (annotation {PAUSED}): no AWS call until it is removed"
+    return None
+
+
+def _policy(snap: Snapshot, environments: kopf.Index[EnvKey, Any]) -> ChangePolicy | None:
+    """The region's change policy as the specs say it now (None: they cannot say)."""
+    ref = snap.spec.get("environmentRef", {}).get("name", "")
+    env_body = lookup_environment(environments, snap.namespace, ref)
+    try:
+        environment = CutlassEnvironment.model_validate(env_body or {})
+        return environment.spec.change_policy(ChangeControl.model_validate(snap.spec.get("changes") or {}))
+    except ValidationError:
+        return None
+
+
+def _still_routed(snap: Snapshot, environments: kopf.Index[EnvKey, Any]) -> RetryableError | None:
     """The environment's records point at this region's API: it goes only once they no longer do
     (the environment sees the region deleting and takes it out of the records first)."""
-    ref = body.spec.get("environmentRef", {}).get("name", "")
-    env_body = lookup_environment(environments, body.metadata.namespace or "", ref)
+    ref = snap.spec.get("environmentRef", {}).get("name", "")
+    env_body = lookup_environment(environments, snap.namespace, ref)
     routed = (((env_body or {}).get("status") or {}).get("dns") or {}).get("routedRegions") or []
-    region = body.spec.get("region", "")
+    region = snap.spec.get("region", "")
     if region not in routed:
         return None
     return RetryableError(
@@ -185,8 +243,16 @@ def _verified(env_body: dict[str, Any]) -> bool:
     return condition_true(env_body.get("status"), ACCOUNT_VERIFIED, generation)
 
 
-def _write_status(body: kopf.Body, patch: kopf.Patch, report: Report) -> None:
-    status = RegionStatus.model_validate(dict(body.status))
-    apply_report(status, report, body.metadata.get("generation", 1), region_conditions())
-    status.environment = body.spec.get("environmentRef", {}).get("name")
-    patch.status.update(status.model_dump(by_alias=True, mode="json", exclude_none=True))
+def _write_status(snap: Snapshot, patch: kopf.Patch, report: Report) -> None:
+    consume_approval(snap, patch, report)
+    status = RegionStatus.model_validate(snap.status)
+    apply_report(status, report, snap.generation, region_conditions())
+    status.environment = snap.spec.get("environmentRef", {}).get("name")
+    status.last_handled_reconcile_at = snap.requested_at() or status.last_handled_reconcile_at
+    snap.write_status(patch, status.model_dump(by_alias=True, mode="json", exclude_none=True))
+
+
+def _write_paused(snap: Snapshot, patch: kopf.Patch, message: str) -> None:
+    status = RegionStatus.model_validate(snap.status)
+    write_paused(status, snap.generation, message)
+    snap.write_status(patch, status.model_dump(by_alias=True, mode="json", exclude_none=True))

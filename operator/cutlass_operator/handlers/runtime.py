@@ -6,10 +6,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import kopf
-
 from cutlass_operator.aws.calls import CallLog
 from cutlass_operator.handlers.config import OperatorConfig
+from cutlass_operator.handlers.control import Snapshot
 from cutlass_operator.handlers.metrics import OperatorMetrics
 from cutlass_operator.workflows.report import Report
 
@@ -19,12 +18,10 @@ class Runtime:
     config: OperatorConfig
     metrics: OperatorMetrics
 
-    async def measured(
-        self, kind: str, body: kopf.Body, run: Callable[[CallLog], Awaitable[Report]], *, resync: bool = False
-    ) -> Report:
+    async def measured(self, kind: str, snap: Snapshot, run: Callable[[CallLog], Awaitable[Report]]) -> Report:
         """Run one reconcile with its AWS calls counted, and record how it went."""
         started = time.monotonic()
         report = await run(self.metrics.call_log())
-        namespace, name = body.metadata.namespace or "", body.metadata.name or ""
-        self.metrics.observe(kind, namespace, name, report, time.monotonic() - started, resync=resync)
+        namespace, name = snap.metadata.get("namespace") or "", snap.metadata.get("name") or ""
+        self.metrics.observe(kind, namespace, name, report, time.monotonic() - started)
         return report

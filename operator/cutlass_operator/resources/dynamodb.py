@@ -151,6 +151,15 @@ class TableKind(ResourceKind):
             return observed
         return None
 
+    def removes(self, diff: Sequence[FieldDiff]) -> bool:
+        """Dropping a replica deletes that region's copy of the data."""
+        for change in diff:
+            if change.path == "replicas":
+                had = {r["regionName"] for r in change.current or []}
+                if had - {r["regionName"] for r in change.desired or []}:
+                    return True
+        return False
+
     def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
         """The base comparison on canonical shapes, without the `pruneReplicas` policy, ignoring
         replicas kept by the `Retain` policy, plus the tags of each ACTIVE desired replica."""

@@ -12,7 +12,7 @@ the regions' APIs), then the tables, then the bootstrap.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -35,9 +35,9 @@ from cutlass_operator.aws.guard import connect
 from cutlass_operator.aws.lease import Lease, default_holder
 from cutlass_operator.engine.conditions import SYNCED, set_condition
 from cutlass_operator.engine.errors import ReconcileError, RetryableError
-from cutlass_operator.engine.executor import CONCURRENT_CALLS
+from cutlass_operator.engine.executor import CONCURRENT_CALLS, apply_plan
 from cutlass_operator.engine.identity import GLOBAL, Workspace
-from cutlass_operator.engine.reconcile import reconcile
+from cutlass_operator.engine.reconcile import Outcome, reconcile
 from cutlass_operator.engine.resource import ClientFactory, KindContext, Observed
 from cutlass_operator.layers.base import EnvironmentInputs, Layer, RegionRef
 from cutlass_operator.layers.bootstrap import BootstrapLayer
@@ -45,12 +45,14 @@ from cutlass_operator.layers.data import key_alias
 from cutlass_operator.layers.dns import DnsLayer, held_regions
 from cutlass_operator.layers.tables import TablesLayer
 from cutlass_operator.resources.errors import aws_errors, is_not_found
+from cutlass_operator.workflows.changes import ChangeRequest, Gate, SuspendedError, decide
 from cutlass_operator.workflows.dns_status import dns_status, targets_digest
 from cutlass_operator.workflows.fleet import environment_problem
 from cutlass_operator.workflows.layers import LayerRun, Readiness, kinds_of
 from cutlass_operator.workflows.report import LayerReport, Mode, Report, apply_report, set_ready
 
 ACCOUNT_VERIFIED = "AccountVerified"
+WAITING_FOR_KEYS = "WaitingForKeys"
 REGIONS_READY = "RegionsReady"
 BOOTSTRAP: tuple[Layer[EnvironmentInputs], ...] = (BootstrapLayer(),)
 TABLES: tuple[Layer[EnvironmentInputs], ...] = (TablesLayer(),)
@@ -76,11 +78,13 @@ def run_environment(
     max_workers: int = CONCURRENT_CALLS,
     with_bootstrap: bool = True,
     dns: DnsStep = DnsStep.INCLUDED,
+    control: ChangeRequest | None = None,
 ) -> Report:
     """`with_bootstrap=False` on destroy removes the tables but keeps the lease table and bucket,
     which the regions' own teardown still needs. `dns` (apply and plan) runs DNS with the rest,
     leaves it alone (a caller that does not know its regions' endpoints yet, to whom every region
-    would look unroutable), or runs it alone (once it knows them)."""
+    would look unroutable), or runs it alone (once it knows them). `control`, when given, is
+    change control (see `run_region`)."""
     spec = environment.spec
     try:
         connection = connect(spec, secret, spec.primary_region, calls)
@@ -102,53 +106,111 @@ def run_environment(
         except ReconcileError as exc:
             return Report(mode, error=exc, caller_arn=connection.caller_arn)
     lease = Lease(connection.clients, spec.primary_region, workspace.name, holder or default_holder())
-    bootstrap = LayerRun(ctx, mode, None, retain, max_workers)  # it makes the lease table: nothing to lease yet
-    leased = LayerRun(ctx, mode, lease, retain, max_workers)
-    steps: list[tuple[LayerRun, tuple[Layer[EnvironmentInputs], ...]]] = [
-        (bootstrap, BOOTSTRAP),
-        (leased, TABLES),
-        (leased, DNS_LAYERS),
-    ]
-    if dns == DnsStep.SKIPPED:
-        steps = steps[:2]
-    elif dns == DnsStep.ALONE:
-        steps = steps[2:]
-    if mode == Mode.DESTROY:
-        steps = [(leased, DNS_LAYERS), (leased, TABLES)] + ([(bootstrap, BOOTSTRAP)] if with_bootstrap else [])
-    reports: list[LayerReport] = []
-    first_error: ReconcileError | None = None
-    for run, layers in steps:
-        if layers is TABLES and mode != Mode.DESTROY and keys.get(spec.primary_region) is None:
-            first_error = first_error or RetryableError(
-                "WaitingForKeys",
-                f"the tables wait for the data layer of the primary region {spec.primary_region} to create its key",
-                delay=5,
+    steps = _Steps(
+        bootstrap=LayerRun(ctx, mode, None, retain, max_workers),  # it makes the lease table: nothing to lease
+        leased=LayerRun(ctx, mode, lease, retain, max_workers),
+        dns=dns,
+        with_bootstrap=with_bootstrap,
+    )
+    gate = None
+    if control is not None and control.may_wait and mode != Mode.PLAN:
+        planned, error = steps.dry_run().run(inputs, keys)
+        if error is not None and error.reason != WAITING_FOR_KEYS:  # the rest plans without the tables
+            return Report(mode, planned, error=error, caller_arn=connection.caller_arn)
+        gate = decide(control, [c for lr in planned for c in lr.plan.changes])
+        if gate.awaiting:
+            waiting = SuspendedError(
+                "AwaitingApproval",
+                gate.awaiting_message(f"cutlassenvironment/{environment.name}", environment.metadata.namespace),
             )
-            continue  # DNS does not need the tables
-        done, error = run.run(layers, inputs, readiness=_readiness(keys, inputs) if mode == Mode.APPLY else None)
-        reports += done
-        failed = error or next((r.error for r in done if r.error), None)
-        if layers is BOOTSTRAP and failed is None and mode == Mode.APPLY:
-            error = failed = _retire_former_lease_tables(ctx, inputs, max_workers)
-        first_error = first_error or error
-        # The bootstrap holds the lease table the others need; a destroy keeps its order.
-        if failed is not None and (layers is BOOTSTRAP or mode == Mode.DESTROY):
-            break
-    return Report(mode, reports, error=first_error, caller_arn=connection.caller_arn)
+            return Report(mode, planned, error=waiting, caller_arn=connection.caller_arn, gate=gate)
+        steps = steps.gated(gate, {lr.layer: Outcome(lr.plan, None) for lr in planned})
+    reports, first_error = steps.run(inputs, keys)
+    if control is not None and gate is None:  # nothing could wait: what was applied, told as the plan
+        gate = decide(control, [c for lr in reports for c in lr.plan.changes])
+    return Report(mode, reports, error=first_error, caller_arn=connection.caller_arn, gate=gate)
 
 
-def _retire_former_lease_tables(ctx: KindContext, inputs: EnvironmentInputs, max_workers: int) -> ReconcileError | None:
+@dataclass(frozen=True)
+class _Steps:
+    """The environment's layers in their runs: the bootstrap without the lease (it makes the lease
+    table), the tables and DNS under it."""
+
+    bootstrap: LayerRun
+    leased: LayerRun
+    dns: DnsStep
+    with_bootstrap: bool
+
+    def dry_run(self) -> _Steps:
+        return replace(self, bootstrap=replace(self.bootstrap, dry_run=True), leased=replace(self.leased, dry_run=True))
+
+    def gated(self, gate: Gate, planned: dict[str, Outcome]) -> _Steps:
+        # One dict for both runs: a write in either makes every dry-run outcome stale.
+        return replace(
+            self,
+            bootstrap=replace(self.bootstrap, gate=gate, planned=planned),
+            leased=replace(self.leased, gate=gate, planned=planned),
+        )
+
+    def run(
+        self, inputs: EnvironmentInputs, keys: Mapping[str, str | None]
+    ) -> tuple[list[LayerReport], ReconcileError | None]:
+        mode, spec = self.leased.mode, inputs.environment
+        writing = mode == Mode.APPLY and not self.leased.dry_run
+        steps: list[tuple[LayerRun, tuple[Layer[EnvironmentInputs], ...]]] = [
+            (self.bootstrap, BOOTSTRAP),
+            (self.leased, TABLES),
+            (self.leased, DNS_LAYERS),
+        ]
+        if self.dns == DnsStep.SKIPPED:
+            steps = steps[:2]
+        elif self.dns == DnsStep.ALONE:
+            steps = steps[2:]
+        if mode == Mode.DESTROY:
+            steps = [(self.leased, DNS_LAYERS), (self.leased, TABLES)] + (
+                [(self.bootstrap, BOOTSTRAP)] if self.with_bootstrap else []
+            )
+        reports: list[LayerReport] = []
+        first_error: ReconcileError | None = None
+        for run, layers in steps:
+            if layers is TABLES and mode != Mode.DESTROY and keys.get(spec.primary_region) is None:
+                first_error = first_error or RetryableError(
+                    WAITING_FOR_KEYS,
+                    f"the tables wait for the data layer of the primary region {spec.primary_region} to create its key",
+                    delay=5,
+                )
+                continue  # DNS does not need the tables
+            readiness = _readiness(keys, inputs) if writing else None
+            done, error = run.run(layers, inputs, readiness=readiness)
+            reports += done
+            failed = error or next((r.error for r in done if r.error), None)
+            if layers is BOOTSTRAP and failed is None and writing:
+                error = failed = _retire_former_lease_tables(run.ctx, inputs, run.max_workers, run.gate)
+            first_error = first_error or error
+            # The bootstrap holds the lease table the others need; a destroy keeps its order.
+            if failed is not None and (layers is BOOTSTRAP or mode == Mode.DESTROY):
+                break
+        return reports, first_error
+
+
+def _retire_former_lease_tables(
+    ctx: KindContext, inputs: EnvironmentInputs, max_workers: int, gate: Gate | None
+) -> ReconcileError | None:
     """The lease table the bootstrap made in a former primary region goes: leases are taken in the
-    primary region's table only, so one left elsewhere is used by no one (one ListTables a region)."""
+    primary region's table only, so one left elsewhere is used by no one (one ListTables a region).
+    Under change control it goes only where deletions need no approval: it is not in the plan."""
     kinds = kinds_of(BOOTSTRAP[0], inputs)
     for aws_region in sorted({r.aws_region for r in inputs.regions} - {ctx.region}):
         there = replace(ctx, region=aws_region)
         try:
-            outcome = reconcile(kinds, [], there, scope=f"{BOOTSTRAP[0].name}/", max_workers=max_workers)
+            plan = reconcile(kinds, [], there, scope=f"{BOOTSTRAP[0].name}/", apply=False, max_workers=max_workers).plan
+            if plan.empty or (gate is not None and any(gate.request.requires_approval(c) for c in plan.pending)):
+                continue
+            result = apply_plan(plan, kinds, there, max_workers=max_workers)
         except ReconcileError as exc:
             return exc
-        if outcome.result is not None and outcome.result.errors:
-            return next(iter(outcome.result.errors.values()))
+        if result.errors:
+            return next(iter(result.errors.values()))
     return None
 
 
@@ -192,7 +254,7 @@ def _missing_keys(keys: Mapping[str, str | None]) -> ReconcileError | None:
     missing = sorted(region for region, key in keys.items() if key is None)
     if not missing:
         return None
-    return RetryableError("WaitingForKeys", f"replicas wait for the data keys of {', '.join(missing)}", delay=5)
+    return RetryableError(WAITING_FOR_KEYS, f"replicas wait for the data keys of {', '.join(missing)}", delay=5)
 
 
 def summarise_regions(regions: Mapping[str, bool]) -> RegionsSummary:

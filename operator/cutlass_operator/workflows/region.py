@@ -23,6 +23,7 @@ from cutlass_operator.aws.lease import Lease, default_holder
 from cutlass_operator.engine.errors import ReconcileError, RetryableError, TerminalError
 from cutlass_operator.engine.executor import CONCURRENT_CALLS, Progress
 from cutlass_operator.engine.identity import Workspace
+from cutlass_operator.engine.reconcile import Outcome
 from cutlass_operator.engine.resource import KindContext
 from cutlass_operator.layers.api import ApiLayer, spec_problems
 from cutlass_operator.layers.base import Layer, RegionInputs
@@ -32,6 +33,7 @@ from cutlass_operator.layers.messaging import MessagingLayer
 from cutlass_operator.layers.network import NetworkLayer
 from cutlass_operator.layers.tables import table_names
 from cutlass_operator.resources.dynamodb_status import TableFacts, table_facts
+from cutlass_operator.workflows.changes import ChangeRequest, SuspendedError, decide
 from cutlass_operator.workflows.layers import LayerRun
 from cutlass_operator.workflows.report import Mode, Report
 
@@ -72,7 +74,11 @@ def run_region(
     holder: str | None = None,
     max_workers: int = CONCURRENT_CALLS,
     layers: Sequence[Layer[RegionInputs]] = REGION_LAYERS,
+    control: ChangeRequest | None = None,
 ) -> Report:
+    """`control`, when given, is change control: where a plan could wait for approval, the whole
+    plan first (reads only), then the gate decides; without it (`cutlass apply`, whose user is the
+    approval) or where nothing could wait (Auto), the layers apply as they are planned."""
     inputs = region_inputs(environment, region)
     if mode != Mode.DESTROY and (problem := _too_many_tags(environment, region) or spec_problems(inputs)) is not None:
         return Report(mode, error=problem)  # before connecting: nothing is written
@@ -94,17 +100,31 @@ def run_region(
             tables = table_facts(ctx.clients, ctx.region, table_names(environment.name))
         except ReconcileError as exc:
             return Report(mode, error=exc, caller_arn=connection.caller_arn)
-    if destroying_data:
-        waiting = _replicas_still_here(ctx, environment, tables)
-        if waiting is not None:
-            return Report(mode, error=waiting, caller_arn=connection.caller_arn)
     inputs = replace(inputs, tables=tables)
     lease = Lease(
         connection.clients, environment.spec.primary_region, inputs.workspace.name, holder or default_holder()
     )
     run = LayerRun(ctx, mode, lease, policy == DeletionPolicy.RETAIN, max_workers, progress)
+    gate = None
+    if control is not None and control.may_wait and mode != Mode.PLAN:
+        planned, error = replace(run, dry_run=True).run(layers, inputs)
+        if error is not None:
+            return Report(mode, planned, error=error, caller_arn=connection.caller_arn)
+        gate = decide(control, [c for lr in planned for c in lr.plan.changes])
+        if gate.awaiting:
+            waiting = SuspendedError(
+                "AwaitingApproval", gate.awaiting_message(f"cutlassregion/{region.name}", region.metadata.namespace)
+            )
+            return Report(mode, planned, error=waiting, caller_arn=connection.caller_arn, gate=gate)
+        run = replace(run, gate=gate, planned={lr.layer: Outcome(lr.plan, None) for lr in planned})
+    if destroying_data:
+        still = _replicas_still_here(ctx, environment, tables)
+        if still is not None:
+            return Report(mode, error=still, caller_arn=connection.caller_arn, gate=gate)
     reports, error = run.run(layers, inputs, readiness=lambda layer, _: _data_ready(ctx, environment, layer, tables))
-    return Report(mode, reports, error=error, caller_arn=connection.caller_arn)
+    if control is not None and gate is None:  # nothing could wait: what was applied, told as the plan
+        gate = decide(control, [c for lr in reports for c in lr.plan.changes])
+    return Report(mode, reports, error=error, caller_arn=connection.caller_arn, gate=gate)
 
 
 def _too_many_tags(environment: CutlassEnvironment, region: CutlassRegion) -> TerminalError | None:

@@ -7,11 +7,29 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from cutlass_operator.api.common import CommonStatus, ConditionStatus, PlanSummary
-from cutlass_operator.engine.conditions import READY, SYNCED, now, set_condition
-from cutlass_operator.engine.errors import ReconcileError, TerminalError
+from cutlass_operator.api.changes import Drift
+from cutlass_operator.api.common import CommonStatus, Condition, ConditionStatus, PlanSummary
+from cutlass_operator.engine.conditions import (
+    AWAITING_APPROVAL,
+    DRIFTED,
+    READY,
+    RECONCILING,
+    STALLED,
+    SYNCED,
+    now,
+    set_condition,
+)
+from cutlass_operator.engine.errors import ReconcileError, RetryableError, TerminalError
 from cutlass_operator.engine.executor import ApplyResult
-from cutlass_operator.engine.plan import REMOVALS, Action, Plan
+from cutlass_operator.engine.plan import REMOVALS, Action, Change, Plan
+from cutlass_operator.engine.plan_identity import plan_id
+from cutlass_operator.workflows.changes import Gate, SuspendedError
+
+# What status.plan lists of a plan, so a plan of hundreds of changes keeps the object far below
+# the API server's size limit (about 40 lines of at most 240 characters: under 10 kB).
+PLAN_LINES = 40
+LINE_CHARACTERS = 240
+DRIFT_LINES = 10
 
 
 class Mode(StrEnum):
@@ -22,6 +40,8 @@ class Mode(StrEnum):
 
 class Phase(StrEnum):
     RECONCILING = "Reconciling"
+    AWAITING_APPROVAL = "AwaitingApproval"
+    PAUSED = "Paused"
     READY = "Ready"
     FAILED = "Failed"
     WAITING = "WaitingForDependency"
@@ -55,6 +75,7 @@ class Report:
     layers: list[LayerReport] = field(default_factory=list)
     error: ReconcileError | None = None  # a failure before or between layers
     caller_arn: str | None = None
+    gate: Gate | None = None  # how change control decided, when it did
 
     @property
     def first_error(self) -> ReconcileError | None:
@@ -64,18 +85,39 @@ class Report:
     def ok(self) -> bool:
         return self.first_error is None
 
-    def plan_summary(self) -> PlanSummary:
-        changes = [c for lr in self.layers for c in lr.plan.pending]
+    @property
+    def awaiting(self) -> bool:
+        return isinstance(self.first_error, SuspendedError)
+
+    def pending(self) -> list[Change]:
+        """The changes of the object's plan: as decided before writing, or as applied."""
+        if self.gate is not None:
+            return list(self.gate.changes)
+        return [c for lr in self.layers for c in lr.plan.pending]
+
+    def plan_summary(self, generation: int | None = None) -> PlanSummary:
+        changes = self.pending()
+        lines = [_clip(c.line()) for c in changes]
         return PlanSummary(
+            id=plan_id(changes),
+            destructive=any(c.destructive for c in changes),
             # A replacement creates one resource and deletes another.
             create=sum(1 for c in changes if c.action in (Action.CREATE, Action.REPLACE)),
             update=sum(1 for c in changes if c.action == Action.UPDATE),
             delete=sum(1 for c in changes if c.action in (*REMOVALS, Action.REPLACE)),
-            changes=[c.line() for c in changes][:50],
+            changes=lines[:PLAN_LINES]
+            + ([f"... and {len(lines) - PLAN_LINES} more"] if len(lines) > PLAN_LINES else []),
+            omitted=max(0, len(lines) - PLAN_LINES),
+            generation=generation,
+            computed_at=now(),
         )
 
+    def applied(self) -> list[Change]:
+        """The changes this reconcile wrote to AWS."""
+        return [c for lr in self.layers if lr.result is not None for c in lr.result.done]
+
     def render(self) -> str:
-        lines = []
+        lines = [f"plan {plan_id(self.pending())}"] if self.pending() else []
         for lr in self.layers:
             lines.append(f"layer {lr.layer}:")
             lines += ["  " + line for line in lr.plan.render().splitlines()]
@@ -91,15 +133,18 @@ def apply_report(
     layer_conditions: list[str],
     also_required: Sequence[str] = (),
 ) -> None:
-    """Fold a report into the status: per-layer conditions, Synced, Ready, phase, outputs, plan.
+    """Fold a report into the status: per-layer conditions, Synced, Ready, the kstatus pair, change
+    control's conditions, phase, outputs, plan.
 
-    `also_required` names conditions set elsewhere (the account check, the regions) that Ready
-    waits for too."""
+    `generation` is the one whose spec the reconcile read (never the live object's, which may
+    have moved on meanwhile). `also_required` names conditions set elsewhere (the account check,
+    the regions) that Ready waits for too."""
     conditions = list(status.conditions)
     done = {lr.condition: lr for lr in report.layers}
     error = report.first_error
+    awaiting = report.awaiting
     for condition in layer_conditions:
-        lr = done.get(condition)
+        lr = None if awaiting else done.get(condition)  # a plan waiting for approval changed nothing
         if lr is not None and lr.error is None:
             conditions = set_condition(
                 conditions, condition, True, "Reconciled", lr.plan.headline(), generation=generation
@@ -108,7 +153,7 @@ def apply_report(
             conditions = set_condition(
                 conditions, condition, False, lr.error.reason, lr.error.message, generation=generation
             )
-        elif error is not None:
+        elif error is not None and (not awaiting or not any(c.type == condition for c in conditions)):
             conditions = set_condition(
                 conditions, condition, ConditionStatus.UNKNOWN, "NotReconciled",
                 f"not reached: {error.reason}", generation=generation,
@@ -120,15 +165,76 @@ def apply_report(
         )  # fmt: skip
     else:
         conditions = set_condition(conditions, SYNCED, False, error.reason, error.message, generation=generation)
-    status.conditions = conditions
+    status.conditions = _change_control(conditions, report, generation)
     status.observed_generation = generation
-    if report.layers:
-        status.plan = report.plan_summary()
+    if report.layers or report.gate is not None:
+        status.plan = report.plan_summary(generation)
+    if report.gate is not None:
+        status.approval = report.gate.record
+        if report.ok:
+            status.applied_digest = report.gate.request.inputs_digest
+            if status.approval is not None:
+                status.approval = status.approval.model_copy(update={"complete": True})
     for lr in report.layers:
         if lr.outputs:
             status.outputs[lr.layer] = lr.outputs
     status.last_reconcile_time = now()
-    set_ready(status, [*layer_conditions, *also_required], error)
+    # Drift waiting for approval leaves what the spec asked applied: Ready stands, Drifted says it.
+    drift_only = awaiting and report.gate is not None and report.gate.drift
+    set_ready(status, [*layer_conditions, *also_required], None if drift_only else error)
+    if awaiting:
+        status.phase = Phase.AWAITING_APPROVAL
+
+
+def _change_control(conditions: list[Condition], report: Report, generation: int) -> list[Condition]:
+    """AwaitingApproval, Drifted, and kstatus's Reconciling and Stalled."""
+    error, gate = report.first_error, report.gate
+    if report.awaiting:
+        assert error is not None
+        conditions = set_condition(
+            conditions, AWAITING_APPROVAL, True, "PlanAwaitsApproval", error.message, generation=generation
+        )
+    else:
+        conditions = set_condition(
+            conditions, AWAITING_APPROVAL, False, "NoPlanWaiting", "no plan waits for approval", generation=generation
+        )
+    if gate is not None and gate.request.drift_check:
+        lines = [_clip(c.line()) for c in gate.changes[:DRIFT_LINES]]
+        more = f"; and {len(gate.changes) - DRIFT_LINES} more" if len(gate.changes) > DRIFT_LINES else ""
+        if not gate.changes:
+            conditions = set_condition(
+                conditions, DRIFTED, False, "NoDrift", "AWS matches the spec", generation=generation
+            )
+        elif report.awaiting:
+            conditions = set_condition(
+                conditions, DRIFTED, True, "DriftReported",
+                f"AWS differs from the spec, left as it is until plan {gate.id} is approved: {'; '.join(lines)}{more}",
+                generation=generation,
+            )  # fmt: skip
+        else:  # under Report, its plan was approved: repaired, so no longer drifted
+            reported = gate.request.policy.drift == Drift.REPORT
+            conditions = set_condition(
+                conditions, DRIFTED, not reported, "DriftRepaired" if reported else "DriftCorrected",
+                f"AWS differed from the spec and was repaired: {'; '.join(lines)}{more}", generation=generation,
+            )  # fmt: skip
+    elif report.ok and any(c.type == DRIFTED and c.status == ConditionStatus.TRUE for c in conditions):
+        conditions = set_condition(
+            conditions, DRIFTED, False, "NoDrift", "the spec was applied since", generation=generation
+        )
+    working = isinstance(error, RetryableError)
+    conditions = set_condition(
+        conditions, RECONCILING, working, error.reason if working and error else "Idle",
+        error.message if working and error else "no work pending", generation=generation,
+    )  # fmt: skip
+    stalled = isinstance(error, TerminalError)
+    return set_condition(
+        conditions, STALLED, stalled, error.reason if stalled and error else "NotStalled",
+        error.message if stalled and error else "", generation=generation,
+    )  # fmt: skip
+
+
+def _clip(line: str) -> str:
+    return line if len(line) <= LINE_CHARACTERS else line[: LINE_CHARACTERS - 1] + "…"
 
 
 def set_ready(status: CommonStatus, required: Sequence[str], error: ReconcileError | None = None) -> None:
@@ -153,6 +259,8 @@ def set_ready(status: CommonStatus, required: Sequence[str], error: ReconcileErr
 def phase_of(error: ReconcileError | None, ready: bool) -> Phase:
     if error is None:
         return Phase.READY if ready else Phase.RECONCILING
+    if isinstance(error, SuspendedError):
+        return Phase.AWAITING_APPROVAL
     if isinstance(error, TerminalError):
         return Phase.FAILED
     if error.reason.startswith("WaitingFor"):
