@@ -19,7 +19,6 @@ from cutlass_operator.api.environment import CutlassEnvironment
 from cutlass_operator.api.region import CutlassRegion
 from cutlass_operator.approve import approve as approve_plan
 from cutlass_operator.aws.calls import CallLog, is_read
-from cutlass_operator.emulator.aws import aws_emulator, pointed_at
 from cutlass_operator.handlers.config import OperatorConfig
 from cutlass_operator.handlers.metrics import OperatorMetrics
 from cutlass_operator.offline import OfflineRun
@@ -70,14 +69,6 @@ class SlowMetrics(OperatorMetrics):
 class Operated:
     cluster: Cluster
     metrics: SlowMetrics
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    """A moto server of the module's own: moto slows down as it fills, and the stacks converged
-    here would otherwise stay in the session's server for every module after this one."""
-    with aws_emulator() as endpoint, pointed_at(endpoint):
-        yield endpoint
 
 
 @pytest.fixture(scope="module")
