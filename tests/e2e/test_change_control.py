@@ -55,10 +55,6 @@ RESYNC_SECONDS = 900  # longer than the module: no resync timer fires while it r
 PLAN_ID = re.compile(r"^[0-9a-f]{12}$")
 
 
-def change_control_manifests() -> list[dict[str, Any]]:
-    return dev_manifests_in(NAMESPACE, ACCOUNT)
-
-
 def aws_calls(metrics_port: int) -> float:
     """The sum of the operator's `cutlass_aws_calls_total` over every service, operation and outcome."""
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
@@ -146,7 +142,7 @@ def cc(
     operator = OperatorProcess(
         cluster.kubeconfig, aws_endpoint, [NAMESPACE], log, resync_seconds=RESYNC_SECONDS, metrics_port=free_port()
     )
-    cluster.kubectl.apply_documents(change_control_manifests())
+    cluster.kubectl.apply_documents(dev_manifests_in(NAMESPACE, ACCOUNT))
     operator.start()
     try:
         yield ChangeControl(cluster, operator)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -35,10 +34,6 @@ ACCOUNT = "222222222222"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/cutlass-operator"
 REGIONS = {"dev-london": "eu-west-2", "dev-sydney": "ap-southeast-2"}
 CONVERGE_SECONDS = 180
-
-
-def crash_manifests() -> list[dict[str, Any]]:
-    return dev_manifests_in(NAMESPACE, ACCOUNT)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +60,7 @@ def test_an_operator_killed_mid_converge_finishes_after_a_restart_without_duplic
     cluster: Cluster, operator: OperatorProcess
 ) -> None:
     london = account_session(ROLE, REGIONS["dev-london"])
-    cluster.kubectl.apply_documents(crash_manifests())
+    cluster.kubectl.apply_documents(dev_manifests_in(NAMESPACE, ACCOUNT))
     operator.start()
 
     # Kill it as soon as AWS holds the first piece of the London network: mid-converge.

@@ -49,7 +49,7 @@ from cutlass_operator.workflows.changes import ChangeRequest, Gate, SuspendedErr
 from cutlass_operator.workflows.dns_status import dns_status, targets_digest
 from cutlass_operator.workflows.fleet import environment_problem
 from cutlass_operator.workflows.layers import LayerRun, Readiness, kinds_of
-from cutlass_operator.workflows.report import LayerReport, Mode, Report, apply_report, set_ready
+from cutlass_operator.workflows.report import LayerReport, Mode, Report, apply_report, changes_of, set_ready
 
 ACCOUNT_VERIFIED = "AccountVerified"
 WAITING_FOR_KEYS = "WaitingForKeys"
@@ -117,7 +117,7 @@ def run_environment(
         planned, error = steps.dry_run().run(inputs, keys)
         if error is not None and error.reason != WAITING_FOR_KEYS:  # the rest plans without the tables
             return Report(mode, planned, error=error, caller_arn=connection.caller_arn)
-        gate = decide(control, [c for lr in planned for c in lr.plan.changes])
+        gate = decide(control, changes_of(planned))
         if gate.awaiting:
             waiting = SuspendedError(
                 "AwaitingApproval",
@@ -127,7 +127,7 @@ def run_environment(
         steps = steps.gated(gate, {lr.layer: Outcome(lr.plan, None) for lr in planned})
     reports, first_error = steps.run(inputs, keys)
     if control is not None and gate is None:  # nothing could wait: what was applied, told as the plan
-        gate = decide(control, [c for lr in reports for c in lr.plan.changes])
+        gate = decide(control, changes_of(reports))
     return Report(mode, reports, error=first_error, caller_arn=connection.caller_arn, gate=gate)
 
 

@@ -35,7 +35,7 @@ from cutlass_operator.layers.tables import table_names
 from cutlass_operator.resources.dynamodb_status import TableFacts, table_facts
 from cutlass_operator.workflows.changes import ChangeRequest, SuspendedError, decide
 from cutlass_operator.workflows.layers import LayerRun
-from cutlass_operator.workflows.report import Mode, Report
+from cutlass_operator.workflows.report import Mode, Report, changes_of
 
 REGION_LAYERS: tuple[Layer[RegionInputs], ...] = (
     NetworkLayer(),
@@ -110,7 +110,7 @@ def run_region(
         planned, error = replace(run, dry_run=True).run(layers, inputs)
         if error is not None:
             return Report(mode, planned, error=error, caller_arn=connection.caller_arn)
-        gate = decide(control, [c for lr in planned for c in lr.plan.changes])
+        gate = decide(control, changes_of(planned))
         if gate.awaiting:
             waiting = SuspendedError(
                 "AwaitingApproval", gate.awaiting_message(f"cutlassregion/{region.name}", region.metadata.namespace)
@@ -123,7 +123,7 @@ def run_region(
             return Report(mode, error=still, caller_arn=connection.caller_arn, gate=gate)
     reports, error = run.run(layers, inputs, readiness=lambda layer, _: _data_ready(ctx, environment, layer, tables))
     if control is not None and gate is None:  # nothing could wait: what was applied, told as the plan
-        gate = decide(control, [c for lr in reports for c in lr.plan.changes])
+        gate = decide(control, changes_of(reports))
     return Report(mode, reports, error=error, caller_arn=connection.caller_arn, gate=gate)
 
 

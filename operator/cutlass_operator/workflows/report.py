@@ -67,6 +67,11 @@ class LayerReport:
         return next((e for e in errors if isinstance(e, TerminalError)), errors[0])
 
 
+def changes_of(reports: Sequence[LayerReport]) -> list[Change]:
+    """Every change the layers planned, no-ops included (what change control decides on)."""
+    return [c for lr in reports for c in lr.plan.changes]
+
+
 @dataclass(frozen=True)
 class Report:
     """One reconcile of one object: what each layer planned and did, or why it could not start."""
@@ -117,7 +122,8 @@ class Report:
         return [c for lr in self.layers if lr.result is not None for c in lr.result.done]
 
     def render(self) -> str:
-        lines = [f"plan {plan_id(self.pending())}"] if self.pending() else []
+        pending = self.pending()
+        lines = [f"plan {plan_id(pending)}"] if pending else []
         for lr in self.layers:
             lines.append(f"layer {lr.layer}:")
             lines += ["  " + line for line in lr.plan.render().splitlines()]
