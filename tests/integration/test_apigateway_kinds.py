@@ -15,6 +15,7 @@ worked around in the kinds.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -24,7 +25,8 @@ from cutlass_operator.aws.session import AwsClients
 from cutlass_operator.engine.identity import Workspace
 from cutlass_operator.engine.plan import Action
 from cutlass_operator.engine.reconcile import Outcome, reconcile
-from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, Ref, ResourceKind
+from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, Props, Ref, ResourceKind
+from cutlass_operator.props.apigateway import ApiRoute, Authorizer, HttpMethod, RestApiProps, StageProps
 from cutlass_operator.resources.apigateway import StageKind
 from cutlass_operator.resources.apigateway_api import RestApiKind, definition_hash
 
@@ -41,24 +43,32 @@ IDENTITY = "method.request.header.Authorization"
 LOG_FORMAT = '{"requestId":"$context.requestId","status":"$context.status"}'
 
 
-class UserPoolStandIn(ResourceKind):
+@dataclass(frozen=True)
+class StandInPoolProps(Props):
+    kind = "test.user_pool"
+
+
+class UserPoolStandIn(ResourceKind[StandInPoolProps]):
     """Another layer's user pool, always present: only its `arn` output matters here."""
 
-    kind = "test.user_pool"
+    props = StandInPoolProps
     delete_rank = 10
 
     def __init__(self, account_id: str) -> None:
+        super().__init__()
         self.arn = f"arn:aws:cognito-idp:{REGION}:{account_id}:userpool/{REGION}_StandIn01"
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[StandInPoolProps]]) -> list[Observed]:
         return [
             Observed(d.key, self.kind, self.arn, dict(d.properties), dict(d.tags), {"arn": self.arn}) for d in desired
         ]
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[StandInPoolProps]) -> Observed:
         raise AssertionError("the stand-in pool always exists")
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[StandInPoolProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         raise AssertionError("the stand-in pool never changes")
 
     def delete(self, ctx: KindContext, observed: Observed) -> None:
@@ -71,68 +81,67 @@ def function_uri(account_id: str, function: str) -> str:
 
 
 def route(
-    account_id: str, path: str, method: str = "POST", *, function: str = "usage-check", auth: bool = True
-) -> dict[str, Any]:
-    return {
-        "path": path,
-        "method": method,
-        "authorization": "COGNITO_USER_POOLS" if auth else "NONE",
-        "authorizer": "cognito" if auth else None,
-        "scopes": ["cutlass/usage.write"] if auth else [],
-        "integrationUri": function_uri(account_id, function),
-    }
+    account_id: str, path: str, method: HttpMethod = "POST", *, function: str = "usage-check", auth: bool = True
+) -> ApiRoute:
+    return ApiRoute(
+        path=path,
+        method=method,
+        authorization="COGNITO_USER_POOLS" if auth else "NONE",
+        authorizer="cognito" if auth else None,
+        scopes=("cutlass/usage.write",) if auth else (),
+        integration_uri=function_uri(account_id, function),
+    )
 
 
-def api_desired(workspace: Workspace, routes: list[dict[str, Any]], *, authorizers: bool = True) -> Desired:
-    properties = {
-        "name": PREFIX,
-        "description": "Cutlass usage API",
-        "endpointType": "REGIONAL",
-        "authorizers": [
-            {
-                "name": "cognito",
-                "type": "COGNITO_USER_POOLS",
-                "providerArns": [Ref(POOL, "arn")],
-                "identitySource": IDENTITY,
-            }
-        ]
+def api_desired(workspace: Workspace, routes: list[ApiRoute], *, authorizers: bool = True) -> Desired[RestApiProps]:
+    props = RestApiProps(
+        name=PREFIX,
+        description="Cutlass usage API",
+        endpoint_type="REGIONAL",
+        authorizers=(
+            Authorizer(
+                name="cognito",
+                type="COGNITO_USER_POOLS",
+                provider_arns=(Ref(POOL, "arn"),),
+                identity_source=IDENTITY,
+            ),
+        )
         if authorizers
-        else [],
-        "routes": routes,
-    }
-    return Desired(API, "apigateway.rest_api", PREFIX, properties, workspace.tags("api", API, PREFIX))
+        else (),
+        routes=tuple(routes),
+    )
+    return Desired(API, props, PREFIX, workspace.tags("api", API, PREFIX))
 
 
-def stage_desired(workspace: Workspace, **changes: Any) -> Desired:
-    properties = {
-        "restApiId": Ref(API, "id"),
-        "stageName": "v1",
-        "definitionHash": Ref(API, "definitionHash"),
-        "description": "Version 1",
-        "tracingEnabled": True,
-        "accessLogDestinationArn": f"arn:aws:logs:{REGION}:{workspace.account_id}:log-group:/cutlass/api:*",
-        "accessLogFormat": LOG_FORMAT,
-        "throttlingRateLimit": 100.0,
-        "throttlingBurstLimit": 200,
-        **changes,
-    }
-    return Desired(STAGE, "apigateway.stage", "v1", properties, workspace.tags("api", STAGE, f"{PREFIX}-v1"))
+def stage_desired(workspace: Workspace, **changes: Any) -> Desired[StageProps]:
+    props = StageProps(
+        rest_api_id=Ref(API, "id"),
+        stage_name="v1",
+        definition_hash=Ref(API, "definitionHash"),
+        description="Version 1",
+        tracing_enabled=True,
+        access_log_destination_arn=f"arn:aws:logs:{REGION}:{workspace.account_id}:log-group:/cutlass/api:*",
+        access_log_format=LOG_FORMAT,
+        throttling_rate_limit=100.0,
+        throttling_burst_limit=200,
+    )
+    return Desired(STAGE, replace(props, **changes), "v1", workspace.tags("api", STAGE, f"{PREFIX}-v1"))
 
 
-def pool_desired(workspace: Workspace) -> Desired:
-    return Desired(POOL, "test.user_pool", "pool", {}, workspace.tags("auth", POOL, "pool"))
+def pool_desired(workspace: Workspace) -> Desired[StandInPoolProps]:
+    return Desired(POOL, StandInPoolProps(), "pool", workspace.tags("auth", POOL, "pool"))
 
 
-def base_routes(account_id: str) -> list[dict[str, Any]]:
+def base_routes(account_id: str) -> list[ApiRoute]:
     return [route(account_id, "/usage-check")]
 
 
-def desired_set(workspace: Workspace, routes: list[dict[str, Any]] | None = None, **options: Any) -> list[Desired]:
+def desired_set(workspace: Workspace, routes: list[ApiRoute] | None = None, **options: Any) -> list[Desired[Any]]:
     routes = base_routes(workspace.account_id) if routes is None else routes
     return [pool_desired(workspace), api_desired(workspace, routes, **options), stage_desired(workspace)]
 
 
-def kinds(account_id: str) -> dict[str, ResourceKind]:
+def kinds(account_id: str) -> dict[str, ResourceKind[Any]]:
     return {
         "apigateway.rest_api": RestApiKind(PREFIX),
         "apigateway.stage": StageKind(),
@@ -140,7 +149,7 @@ def kinds(account_id: str) -> dict[str, ResourceKind]:
     }
 
 
-def converged(ctx: KindContext, desired: list[Desired], **options: Any) -> Outcome:
+def converged(ctx: KindContext, desired: list[Desired[Any]], **options: Any) -> Outcome:
     outcome = reconcile(kinds(ctx.account_id), desired, ctx, **options)
     assert outcome.result is not None
     assert outcome.result.ok, {key: err.message for key, err in outcome.result.errors.items()}
@@ -363,8 +372,8 @@ class TestDefinitionChanges:
         before = apigw.get_authorizers(restApiId=api_id)["items"][0]["id"]
         desired = desired_set(workspace)
         api = desired[1]
-        authorizer = {**api.properties["authorizers"][0], "identitySource": "method.request.header.X-Cutlass-Token"}
-        desired[1] = Desired(api.key, api.kind, api.name, {**api.properties, "authorizers": [authorizer]}, api.tags)
+        authorizer = replace(api.props.authorizers[0], identity_source="method.request.header.X-Cutlass-Token")
+        desired[1] = replace(api, props=replace(api.props, authorizers=(authorizer,)))
         calls.reset()
 
         outcome = converged(ctx, desired)
@@ -474,8 +483,8 @@ class TestDelete:
 
 class TestDefinitionHash:
     def test_the_hash_ignores_the_order_of_routes_authorizers_and_scopes(self, account_id: str) -> None:
-        one = route(account_id, "/a")
-        two = {**route(account_id, "/b", "GET"), "scopes": ["y", "x"]}
+        one = route(account_id, "/a").properties()
+        two = {**route(account_id, "/b", "GET").properties(), "scopes": ["y", "x"]}
         two_reordered = {**two, "scopes": ["x", "y"]}
         pool = {"name": "p", "type": "COGNITO_USER_POOLS", "providerArns": ["b", "a"], "identitySource": IDENTITY}
         pool_reordered = {**pool, "providerArns": ["a", "b"]}

@@ -9,6 +9,7 @@ rank order. The certificate is a plausible ARN: moto does not look it up in ACM.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -18,7 +19,19 @@ from cutlass_operator.aws.session import AwsClients
 from cutlass_operator.engine.identity import Workspace
 from cutlass_operator.engine.plan import Action
 from cutlass_operator.engine.reconcile import Outcome, reconcile
-from cutlass_operator.engine.resource import Desired, KindContext, Ref, ResourceKind
+from cutlass_operator.engine.resource import Desired, KindContext, Props, Ref, ResourceKind
+from cutlass_operator.props.apigateway import (
+    ApiKeyProps,
+    ApiRoute,
+    ApiStage,
+    BasePathMapping,
+    DomainNameProps,
+    Quota,
+    RestApiProps,
+    StageProps,
+    Throttle,
+    UsagePlanProps,
+)
 from cutlass_operator.resources.apigateway import StageKind
 from cutlass_operator.resources.apigateway_api import RestApiKind
 from cutlass_operator.resources.apigateway_domains import DomainNameKind
@@ -40,73 +53,71 @@ def uri(account_id: str) -> str:
     return f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{alias_arn}/invocations"
 
 
-def entry(workspace: Workspace, key: str, kind: str, name: str, properties: dict[str, Any]) -> Desired:
-    return Desired(key, kind, name, properties, workspace.tags("api", key, name))
+def entry(workspace: Workspace, key: str, name: str, props: Props) -> Desired[Any]:
+    return Desired(key, props, name, workspace.tags("api", key, name))
 
 
-def api_and_stage(workspace: Workspace) -> list[Desired]:
-    route = {
-        "path": "/usage-check",
-        "method": "POST",
-        "authorization": "NONE",
-        "authorizer": None,
-        "scopes": [],
-        "integrationUri": uri(workspace.account_id),
-    }
-    api = {"name": PREFIX, "description": "", "endpointType": "REGIONAL", "authorizers": [], "routes": [route]}
-    stage = {
-        "restApiId": Ref(API, "id"),
-        "stageName": "v1",
-        "definitionHash": Ref(API, "definitionHash"),
-        "description": "",
-        "tracingEnabled": False,
-        "accessLogDestinationArn": None,
-        "accessLogFormat": None,
-        "throttlingRateLimit": 50.0,
-        "throttlingBurstLimit": 100,
-    }
-    return [
-        entry(workspace, API, "apigateway.rest_api", PREFIX, api),
-        entry(workspace, STAGE, "apigateway.stage", "v1", stage),
-    ]
+def api_and_stage(workspace: Workspace) -> list[Desired[Any]]:
+    route = ApiRoute(
+        path="/usage-check",
+        method="POST",
+        authorization="NONE",
+        authorizer=None,
+        scopes=(),
+        integration_uri=uri(workspace.account_id),
+    )
+    api = RestApiProps(name=PREFIX, description="", endpoint_type="REGIONAL", authorizers=(), routes=(route,))
+    stage = StageProps(
+        rest_api_id=Ref(API, "id"),
+        stage_name="v1",
+        definition_hash=Ref(API, "definitionHash"),
+        description="",
+        tracing_enabled=False,
+        access_log_destination_arn=None,
+        access_log_format=None,
+        throttling_rate_limit=50.0,
+        throttling_burst_limit=100,
+    )
+    return [entry(workspace, API, PREFIX, api), entry(workspace, STAGE, "v1", stage)]
 
 
-def plan(workspace: Workspace, key: str = PLAN, suffix: str = "standard", **changes: Any) -> Desired:
-    properties = {
-        "name": f"{PREFIX}-{suffix}",
-        "description": f"The {suffix} plan",
-        "throttle": {"rateLimit": 20.0, "burstLimit": 40},
-        "quota": {"limit": 10000, "period": "MONTH", "offset": 0},
-        "apiStages": [{"apiId": Ref(API, "id"), "stage": Ref(STAGE, "stageName")}],
-        **changes,
-    }
-    return entry(workspace, key, "apigateway.usage_plan", properties["name"], properties)
+def plan(workspace: Workspace, key: str = PLAN, suffix: str = "standard", **changes: Any) -> Desired[Any]:
+    props = UsagePlanProps(
+        name=f"{PREFIX}-{suffix}",
+        description=f"The {suffix} plan",
+        throttle=Throttle(rate_limit=20.0, burst_limit=40),
+        quota=Quota(limit=10000, period="MONTH", offset=0),
+        api_stages=(ApiStage(api_id=Ref(API, "id"), stage=Ref(STAGE, "stageName")),),
+    )
+    props = replace(props, **changes)
+    return entry(workspace, key, props.name, props)
 
 
-def api_key(workspace: Workspace, plan_key: str = PLAN, **changes: Any) -> Desired:
-    properties = {
-        "name": f"{PREFIX}-partner",
-        "description": "The partner's key",
-        "enabled": True,
-        "usagePlanId": Ref(plan_key, "id"),
-        **changes,
-    }
-    return entry(workspace, KEY, "apigateway.api_key", properties["name"], properties)
+def api_key(workspace: Workspace, plan_key: str = PLAN, **changes: Any) -> Desired[Any]:
+    props = ApiKeyProps(
+        name=f"{PREFIX}-partner",
+        description="The partner's key",
+        enabled=True,
+        usage_plan_id=Ref(plan_key, "id"),
+    )
+    props = replace(props, **changes)
+    return entry(workspace, KEY, props.name, props)
 
 
-def domain(workspace: Workspace, account_id: str, **changes: Any) -> Desired:
-    properties = {
-        "domainName": DOMAIN_NAME,
-        "regionalCertificateArn": f"arn:aws:acm:{REGION}:{account_id}:certificate/0f3c8a9e-api",
-        "securityPolicy": "TLS_1_2",
-        "endpointType": "REGIONAL",
-        "basePathMappings": [{"basePath": "(none)", "restApiId": Ref(API, "id"), "stage": Ref(STAGE, "stageName")}],
-        **changes,
-    }
-    return entry(workspace, DOMAIN, "apigateway.domain_name", DOMAIN_NAME, properties)
+def domain(workspace: Workspace, account_id: str, **changes: Any) -> Desired[Any]:
+    props = DomainNameProps(
+        domain_name=DOMAIN_NAME,
+        regional_certificate_arn=f"arn:aws:acm:{REGION}:{account_id}:certificate/0f3c8a9e-api",
+        security_policy="TLS_1_2",
+        endpoint_type="REGIONAL",
+        base_path_mappings=(
+            BasePathMapping(base_path="(none)", rest_api_id=Ref(API, "id"), stage=Ref(STAGE, "stageName")),
+        ),
+    )
+    return entry(workspace, DOMAIN, DOMAIN_NAME, replace(props, **changes))
 
 
-def everything(workspace: Workspace, *extra: Desired, key: Desired | None = None) -> list[Desired]:
+def everything(workspace: Workspace, *extra: Desired[Any], key: Desired[Any] | None = None) -> list[Desired[Any]]:
     account_id = workspace.account_id
     return [
         *api_and_stage(workspace),
@@ -117,7 +128,7 @@ def everything(workspace: Workspace, *extra: Desired, key: Desired | None = None
     ]
 
 
-def kinds() -> dict[str, ResourceKind]:
+def kinds() -> dict[str, ResourceKind[Any]]:
     return {
         "apigateway.rest_api": RestApiKind(PREFIX),
         "apigateway.stage": StageKind(),
@@ -127,7 +138,7 @@ def kinds() -> dict[str, ResourceKind]:
     }
 
 
-def converged(ctx: KindContext, desired: list[Desired], **options: Any) -> Outcome:
+def converged(ctx: KindContext, desired: list[Desired[Any]], **options: Any) -> Outcome:
     outcome = reconcile(kinds(), desired, ctx, **options)
     assert outcome.result is not None
     assert outcome.result.ok, {key: err.message for key, err in outcome.result.errors.items()}
@@ -227,7 +238,7 @@ class TestUpdate:
         plan_id = outputs(first, PLAN)["id"]
         calls.reset()
 
-        bigger = plan(workspace, quota={"limit": 50000, "period": "MONTH", "offset": 0}, throttle=None)
+        bigger = plan(workspace, quota=Quota(limit=50000, period="MONTH", offset=0), throttle=None)
         outcome = converged(
             ctx, [*api_and_stage(workspace), bigger, api_key(workspace), domain(workspace, ctx.account_id)]
         )
@@ -244,7 +255,7 @@ class TestUpdate:
     def test_moving_a_key_to_another_plan_keeps_its_id_and_value(
         self, ctx: KindContext, workspace: Workspace, apigw: Any, calls: CallLog
     ) -> None:
-        partner = plan(workspace, OTHER_PLAN, "partner", quota={"limit": 100000, "period": "MONTH", "offset": 0})
+        partner = plan(workspace, OTHER_PLAN, "partner", quota=Quota(limit=100000, period="MONTH", offset=0))
         first = converged(ctx, everything(workspace, partner))
         key_id = outputs(first, KEY)["id"]
         value = apigw.get_api_key(apiKey=key_id, includeValue=True)["value"]
@@ -266,11 +277,11 @@ class TestUpdate:
     ) -> None:
         converged(ctx, everything(workspace))
         api_id = the_api_id(apigw)
-        mappings = [
-            {"basePath": "", "restApiId": Ref(API, "id"), "stage": Ref(STAGE, "stageName")},
-            {"basePath": "v1", "restApiId": Ref(API, "id"), "stage": Ref(STAGE, "stageName")},
-        ]
-        desired = [*everything(workspace)[:-1], domain(workspace, account_id, basePathMappings=mappings)]
+        mappings = (
+            BasePathMapping(base_path="", rest_api_id=Ref(API, "id"), stage=Ref(STAGE, "stageName")),
+            BasePathMapping(base_path="v1", rest_api_id=Ref(API, "id"), stage=Ref(STAGE, "stageName")),
+        )
+        desired = [*everything(workspace)[:-1], domain(workspace, account_id, base_path_mappings=mappings)]
 
         outcome = converged(ctx, desired)
 

@@ -33,6 +33,7 @@ import json
 import time
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -44,6 +45,14 @@ from cutlass_operator.engine.identity import IDENTITY_TAGS, RETAINED, Workspace
 from cutlass_operator.engine.plan import Action
 from cutlass_operator.engine.reconcile import Outcome, reconcile
 from cutlass_operator.engine.resource import Desired, KindContext, Ref, ResourceKind
+from cutlass_operator.props.cognito import (
+    PasswordPolicy,
+    ResourceServerProps,
+    ResourceServerScope,
+    UserPoolClientProps,
+    UserPoolDomainProps,
+    UserPoolProps,
+)
 from cutlass_operator.resources.cognito import (
     ResourceServerKind,
     UserPoolClientKind,
@@ -66,14 +75,14 @@ SERVER = "api/resource-server"
 DOMAIN = "api/domain"
 POOL_NAME = "cutlass-tech-api-dev-london"
 IDENTIFIER = "https://api-dev.example.com"
-PASSWORD_POLICY = {
-    "minimumLength": 12,
-    "requireUppercase": True,
-    "requireLowercase": True,
-    "requireNumbers": True,
-    "requireSymbols": False,
-    "temporaryPasswordValidityDays": 3,
-}
+PASSWORD_POLICY = PasswordPolicy(
+    minimum_length=12,
+    require_uppercase=True,
+    require_lowercase=True,
+    require_numbers=True,
+    require_symbols=False,
+    temporary_password_validity_days=3,
+)
 FAST = WaitPolicy(timeout=5.0, interval=0.1)
 
 
@@ -85,64 +94,64 @@ def cognito(clients: AwsClients) -> Any:
     return clients.client("cognito-idp")
 
 
-def pool_desired(workspace: Workspace, *, key: str = POOL, name: str = POOL_NAME, **changes: Any) -> Desired:
-    properties: dict[str, Any] = {
-        "poolName": name,
-        "passwordPolicy": dict(PASSWORD_POLICY),
-        "mfaConfiguration": "OPTIONAL",
-        "usernameAttributes": ["email"],
-        "autoVerifiedAttributes": ["email"],
-        "advancedSecurityMode": "OFF",
-        "deletionProtection": "INACTIVE",
-        **changes,
-    }
-    return Desired(key, "cognito.user_pool", name, properties, workspace.tags("api", key, name))
-
-
-def server_desired(workspace: Workspace, scopes: tuple[str, ...] = ("usage.read",)) -> Desired:
-    properties = {
-        "userPoolId": Ref(POOL, "id"),
-        "identifier": IDENTIFIER,
-        "name": "Cutlass API",
-        "scopes": [{"name": s, "description": f"Allows {s}"} for s in scopes],
-    }
-    return Desired(SERVER, "cognito.resource_server", IDENTIFIER, properties, workspace.tags("api", SERVER, "api"))
-
-
-def client_desired(workspace: Workspace, *, key: str = CLIENT, name: str = "web", **changes: Any) -> Desired:
-    properties: dict[str, Any] = {
-        "userPoolId": Ref(POOL, "id"),
-        "clientName": name,
-        "generateSecret": False,
-        "explicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
-        "allowedOAuthFlows": ["code"],
-        "allowedOAuthScopes": ["openid", "email", f"{IDENTIFIER}/usage.read"],
-        "allowedOAuthFlowsUserPoolClient": True,
-        "callbackUrls": ["https://app-dev.example.com/callback"],
-        "logoutUrls": ["https://app-dev.example.com/"],
-        "supportedIdentityProviders": ["COGNITO"],
-        "preventUserExistenceErrors": "ENABLED",
-        "accessTokenValidityMinutes": 60,
-        "idTokenValidityMinutes": 60,
-        "refreshTokenValidityDays": 30,
-        **changes,
-    }
-    return Desired(
-        key, "cognito.user_pool_client", name, properties, workspace.tags("api", key, name), frozenset({SERVER})
+def pool_desired(
+    workspace: Workspace, *, key: str = POOL, name: str = POOL_NAME, **changes: Any
+) -> Desired[UserPoolProps]:
+    props = UserPoolProps(
+        pool_name=name,
+        password_policy=PASSWORD_POLICY,
+        mfa_configuration="OPTIONAL",
+        username_attributes=("email",),
+        auto_verified_attributes=("email",),
+        advanced_security_mode="OFF",
+        deletion_protection="INACTIVE",
     )
+    return Desired(key, replace(props, **changes), name, workspace.tags("api", key, name))
+
+
+def server_desired(workspace: Workspace, scopes: tuple[str, ...] = ("usage.read",)) -> Desired[ResourceServerProps]:
+    props = ResourceServerProps(
+        user_pool_id=Ref(POOL, "id"),
+        identifier=IDENTIFIER,
+        name="Cutlass API",
+        scopes=tuple(ResourceServerScope(name=s, description=f"Allows {s}") for s in scopes),
+    )
+    return Desired(SERVER, props, IDENTIFIER, workspace.tags("api", SERVER, "api"))
+
+
+def client_desired(
+    workspace: Workspace, *, key: str = CLIENT, name: str = "web", **changes: Any
+) -> Desired[UserPoolClientProps]:
+    props = UserPoolClientProps(
+        user_pool_id=Ref(POOL, "id"),
+        client_name=name,
+        generate_secret=False,
+        explicit_auth_flows=("ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"),
+        allowed_oauth_flows=("code",),
+        allowed_oauth_scopes=("openid", "email", f"{IDENTIFIER}/usage.read"),
+        allowed_oauth_flows_user_pool_client=True,
+        callback_urls=("https://app-dev.example.com/callback",),
+        logout_urls=("https://app-dev.example.com/",),
+        supported_identity_providers=("COGNITO",),
+        prevent_user_existence_errors="ENABLED",
+        access_token_validity_minutes=60,
+        id_token_validity_minutes=60,
+        refresh_token_validity_days=30,
+    )
+    return Desired(key, replace(props, **changes), name, workspace.tags("api", key, name), frozenset({SERVER}))
 
 
 def domain_name(account_id: str) -> str:
     return f"cutlass-tech-dev-london-{account_id}"
 
 
-def domain_desired(workspace: Workspace, account_id: str) -> Desired:
+def domain_desired(workspace: Workspace, account_id: str) -> Desired[UserPoolDomainProps]:
     name = domain_name(account_id)
-    properties = {"userPoolId": Ref(POOL, "id"), "domain": name}
-    return Desired(DOMAIN, "cognito.user_pool_domain", name, properties, workspace.tags("api", DOMAIN, name))
+    props = UserPoolDomainProps(user_pool_id=Ref(POOL, "id"), domain=name)
+    return Desired(DOMAIN, props, name, workspace.tags("api", DOMAIN, name))
 
 
-def stack(workspace: Workspace, account_id: str) -> list[Desired]:
+def stack(workspace: Workspace, account_id: str) -> list[Desired[Any]]:
     return [
         pool_desired(workspace),
         server_desired(workspace),
@@ -151,22 +160,25 @@ def stack(workspace: Workspace, account_id: str) -> list[Desired]:
     ]
 
 
-def kinds() -> dict[str, ResourceKind]:
+def kinds() -> dict[str, ResourceKind[Any]]:
     return {
         "cognito.user_pool": UserPoolKind(POOL_NAME, wait=FAST),
-        "cognito.user_pool_client": UserPoolClientKind(SCOPE, pool_prefix=POOL_NAME),
-        "cognito.resource_server": ResourceServerKind(SCOPE, pool_prefix=POOL_NAME),
+        "cognito.user_pool_client": UserPoolClientKind(POOL_NAME, SCOPE),
+        "cognito.resource_server": ResourceServerKind(POOL_NAME, SCOPE),
         "cognito.user_pool_domain": UserPoolDomainKind(wait=FAST),
     }
 
 
-def pool_kinds() -> dict[str, ResourceKind]:
+def pool_kinds() -> dict[str, ResourceKind[Any]]:
     """The pool kind alone, for the tests of pools (every registered kind is observed)."""
     return {"cognito.user_pool": UserPoolKind(POOL_NAME, wait=FAST)}
 
 
 def converged(
-    ctx: KindContext, desired: list[Desired], registered: Mapping[str, ResourceKind] | None = None, **options: Any
+    ctx: KindContext,
+    desired: list[Desired[Any]],
+    registered: Mapping[str, ResourceKind[Any]] | None = None,
+    **options: Any,
 ) -> Outcome:
     outcome = reconcile(registered or kinds(), desired, ctx, scope=SCOPE, **options)
     assert outcome.result is not None
@@ -301,7 +313,7 @@ class TestUserPool:
     def test_deletion_protection_stops_a_delete_until_the_spec_turns_it_off(
         self, ctx: KindContext, workspace: Workspace, cognito: Any
     ) -> None:
-        protected = [pool_desired(workspace, deletionProtection="ACTIVE")]
+        protected = [pool_desired(workspace, deletion_protection="ACTIVE")]
         pool_id = outputs(converged(ctx, protected, pool_kinds()), POOL)["id"]
 
         outcome = reconcile(pool_kinds(), protected, ctx, scope=SCOPE, destroy=True)
@@ -313,7 +325,7 @@ class TestUserPool:
         assert "set deletionProtection INACTIVE" in error.message
         assert describe(cognito, pool_id)["DeletionProtection"] == "ACTIVE"
 
-        unprotected = [pool_desired(workspace, deletionProtection="INACTIVE")]
+        unprotected = [pool_desired(workspace, deletion_protection="INACTIVE")]
         assert diff_paths(converged(ctx, unprotected, pool_kinds()), POOL) == {"deletionProtection"}
         converged(ctx, unprotected, pool_kinds(), destroy=True)
 
@@ -376,7 +388,7 @@ class TestUserPool:
         converged(ctx, [pool_desired(workspace)], pool_kinds())
 
         with pytest.raises(TerminalError) as caught:
-            reconcile(pool_kinds(), [pool_desired(workspace, usernameAttributes=["phone_number"])], ctx, scope=SCOPE)
+            reconcile(pool_kinds(), [pool_desired(workspace, username_attributes=("phone_number",))], ctx, scope=SCOPE)
 
         assert caught.value.reason == "ImmutableFieldChanged"
 
@@ -481,7 +493,7 @@ class TestPoolContents:
         desired = [
             pool_desired(workspace),
             server_desired(workspace, ("usage.read", "usage.write")),
-            client_desired(workspace, allowedOAuthScopes=scopes),
+            client_desired(workspace, allowed_oauth_scopes=tuple(scopes)),
             domain_desired(workspace, account_id),
         ]
         calls.reset()
@@ -549,12 +561,12 @@ class TestPoolContents:
             workspace,
             key=MACHINE,
             name="machine",
-            generateSecret=True,
-            explicitAuthFlows=["ALLOW_REFRESH_TOKEN_AUTH"],
-            allowedOAuthFlows=["client_credentials"],
-            allowedOAuthScopes=[f"{IDENTIFIER}/usage.read"],
-            callbackUrls=[],
-            logoutUrls=[],
+            generate_secret=True,
+            explicit_auth_flows=("ALLOW_REFRESH_TOKEN_AUTH",),
+            allowed_oauth_flows=("client_credentials",),
+            allowed_oauth_scopes=(f"{IDENTIFIER}/usage.read",),
+            callback_urls=(),
+            logout_urls=(),
         )
         desired = [*stack(workspace, account_id), machine]
 
@@ -568,26 +580,26 @@ class TestPoolContents:
         assert observed.outputs == {"id": observed.id, "name": "machine"}
         assert observed.properties["generateSecret"] is True
         assert secret not in repr(observed)
-        client_kind = UserPoolClientKind(SCOPE, pool_prefix=POOL_NAME)
+        client_kind = UserPoolClientKind(POOL_NAME, SCOPE)
         again = {o.key: o for o in client_kind.observe_many(ctx, [d for d in desired if d.kind == client_kind.kind])}
         assert secret not in repr(again[MACHINE])
         assert converged(ctx, desired).plan.empty
 
     def test_a_reference_to_the_pool_needs_the_pool_prefix(self, ctx: KindContext, workspace: Workspace) -> None:
-        with pytest.raises(ValueError, match="pool_prefix"):
-            UserPoolClientKind(SCOPE).observe_many(ctx, [client_desired(workspace)])
+        with pytest.raises(ValueError, match="name_prefix"):
+            UserPoolClientKind(orphan_scope=SCOPE).observe_many(ctx, [client_desired(workspace)])
 
     def test_a_literal_pool_id_needs_no_pool_listing(
         self, ctx: KindContext, workspace: Workspace, account_id: str, calls: CallLog
     ) -> None:
         pool_id = outputs(converged(ctx, stack(workspace, account_id)), POOL)["id"]
-        literal = client_desired(workspace, userPoolId=pool_id)
+        literal = client_desired(workspace, user_pool_id=pool_id)
         calls.reset()
 
-        found = UserPoolClientKind(SCOPE).observe_many(ctx, [literal])
+        found = UserPoolClientKind(orphan_scope=SCOPE).observe_many(ctx, [literal])
 
         assert [o.key for o in found] == [CLIENT]
-        assert UserPoolClientKind(SCOPE).compare(literal, found[0]) == []
+        assert UserPoolClientKind(orphan_scope=SCOPE).compare(literal, found[0]) == []
         assert dict(calls.calls) == {"cognito-idp:ListUserPoolClients": 1, "cognito-idp:DescribeUserPoolClient": 1}
 
     def test_a_domain_held_by_another_pool_is_a_terminal_name_taken(
@@ -645,11 +657,11 @@ class TestTokens:
         the pool's outputs, the client id and the authentication result."""
         login = client_desired(
             workspace,
-            allowedOAuthFlows=[],
-            allowedOAuthScopes=[],
-            allowedOAuthFlowsUserPoolClient=False,
-            callbackUrls=[],
-            logoutUrls=[],
+            allowed_oauth_flows=(),
+            allowed_oauth_scopes=(),
+            allowed_oauth_flows_user_pool_client=False,
+            callback_urls=(),
+            logout_urls=(),
         )
         outcome = converged(ctx, [pool_desired(workspace), server_desired(workspace), login])
         pool, client_id = outputs(outcome, POOL), outputs(outcome, CLIENT)["id"]

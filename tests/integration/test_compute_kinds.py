@@ -37,7 +37,7 @@ import io
 import json
 import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -51,9 +51,12 @@ from cutlass_operator.engine.errors import RetryableError
 from cutlass_operator.engine.identity import Workspace
 from cutlass_operator.engine.plan import Action
 from cutlass_operator.engine.reconcile import Outcome, reconcile
-from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, Ref, ResourceKind
+from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, Props, Ref, ResourceKind
 from cutlass_operator.layers import artifacts
 from cutlass_operator.layers.artifacts import tls_only_policy
+from cutlass_operator.props.cloudwatch import AlarmProps
+from cutlass_operator.props.lambda_ import EventSourceMappingProps, Filter, FilterCriteria
+from cutlass_operator.props.s3_objects import PackageProps
 from cutlass_operator.resources.cloudwatch import AlarmKind
 from cutlass_operator.resources.lambda_mappings import EventSourceMappingKind
 from cutlass_operator.resources.s3_objects import PackageKind, package_key, package_sha256
@@ -158,11 +161,18 @@ def sources(clients: AwsClients, lam: Any) -> dict[str, str]:
     }
 
 
-class AliasStub(ResourceKind):
+@dataclass(frozen=True)
+class AliasStubProps(Props):
+    kind = "test.alias"
+
+    alias_arn: str
+
+
+class AliasStub(ResourceKind[AliasStubProps]):
     """Stands in for the function kind (another layer's): an entry whose output `aliasArn` is the
     ARN it is given, so a mapping can name its function through a `Ref`, as the compute layer does."""
 
-    kind = "test.alias"
+    props = AliasStubProps
     delete_rank = 80
 
     def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
@@ -180,41 +190,39 @@ class AliasStub(ResourceKind):
 
 
 def alias_entry(key: str, arn: str) -> Desired:
-    return Desired(key, AliasStub.kind, arn, {"aliasArn": arn}, {})
+    return Desired(key, AliasStubProps(arn), arn, {})
 
 
-def queue_mapping(sources: Mapping[str, str], **changes: Any) -> Desired:
-    properties = {
-        "functionArn": sources["alias"],
-        "eventSourceArn": sources["queue"],
-        "batchSize": 10,
-        "maximumBatchingWindowInSeconds": 5,
-        "enabled": True,
-        "functionResponseTypes": ["ReportBatchItemFailures"],
-        "filterCriteria": None,
-        "startingPosition": None,
-        "maximumRetryAttempts": None,
-        "bisectBatchOnFunctionError": None,
-        **changes,
-    }
-    return Desired(QUEUE_MAPPING, EventSourceMappingKind.kind, "notifier <- notifications", properties, {})
+def queue_mapping(sources: Mapping[str, str], **changes: Any) -> Desired[EventSourceMappingProps]:
+    props = EventSourceMappingProps(
+        function_arn=sources["alias"],
+        event_source_arn=sources["queue"],
+        batch_size=10,
+        maximum_batching_window_in_seconds=5,
+        enabled=True,
+        function_response_types=("ReportBatchItemFailures",),
+        filter_criteria=None,
+        starting_position=None,
+        maximum_retry_attempts=None,
+        bisect_batch_on_function_error=None,
+    )
+    return Desired(QUEUE_MAPPING, replace(props, **changes), "notifier <- notifications", {})
 
 
-def stream_mapping(sources: Mapping[str, str], **changes: Any) -> Desired:
-    properties = {
-        "functionArn": sources["alias"],
-        "eventSourceArn": sources["stream"],
-        "batchSize": 100,
-        "maximumBatchingWindowInSeconds": 0,
-        "enabled": True,
-        "functionResponseTypes": ["ReportBatchItemFailures"],
-        "filterCriteria": {"filters": [{"pattern": INSERTS}]},
-        "startingPosition": "LATEST",
-        "maximumRetryAttempts": 3,
-        "bisectBatchOnFunctionError": True,
-        **changes,
-    }
-    return Desired(STREAM_MAPPING, EventSourceMappingKind.kind, "notifier <- usage stream", properties, {})
+def stream_mapping(sources: Mapping[str, str], **changes: Any) -> Desired[EventSourceMappingProps]:
+    props = EventSourceMappingProps(
+        function_arn=sources["alias"],
+        event_source_arn=sources["stream"],
+        batch_size=100,
+        maximum_batching_window_in_seconds=0,
+        enabled=True,
+        function_response_types=("ReportBatchItemFailures",),
+        filter_criteria=FilterCriteria((Filter(INSERTS),)),
+        starting_position="LATEST",
+        maximum_retry_attempts=3,
+        bisect_batch_on_function_error=True,
+    )
+    return Desired(STREAM_MAPPING, replace(props, **changes), "notifier <- usage stream", {})
 
 
 def mapping_kinds() -> dict[str, ResourceKind]:
@@ -275,10 +283,10 @@ class TestEventSourceMappings:
         assert dict(calls.calls) == {"lambda:ListEventSourceMappings": 1}
 
     def test_defaults_left_unset_are_not_drift(self, ctx: KindContext, sources: dict[str, str], calls: CallLog) -> None:
-        unset = {"maximumBatchingWindowInSeconds": None, "maximumRetryAttempts": None, "batchSize": None}
+        unset = {"maximum_batching_window_in_seconds": None, "maximum_retry_attempts": None, "batch_size": None}
         desired = [
-            queue_mapping(sources, functionResponseTypes=None, **unset),
-            stream_mapping(sources, bisectBatchOnFunctionError=None, filterCriteria=None, **unset),
+            queue_mapping(sources, function_response_types=(), **unset),
+            stream_mapping(sources, bisect_batch_on_function_error=None, filter_criteria=None, **unset),
         ]
         converged(mapping_kinds(), ctx, desired, scope=SCOPE)
 
@@ -310,7 +318,7 @@ class TestEventSourceMappings:
         self, ctx: KindContext, sources: dict[str, str], lam: Any, calls: CallLog
     ) -> None:
         converged(mapping_kinds(), ctx, [stream_mapping(sources)], scope=SCOPE)
-        desired = [stream_mapping(sources, enabled=False, filterCriteria=None, functionResponseTypes=[])]
+        desired = [stream_mapping(sources, enabled=False, filter_criteria=None, function_response_types=())]
 
         outcome = converged(mapping_kinds(), ctx, desired, scope=SCOPE)
 
@@ -349,7 +357,7 @@ class TestEventSourceMappings:
     ) -> None:
         kinds = {**mapping_kinds(), AliasStub.kind: AliasStub()}
         alias = alias_entry("compute/function/notifier", sources["alias"])
-        by_reference = [alias, queue_mapping(sources, functionArn=Ref(alias.key, "aliasArn"))]
+        by_reference = [alias, queue_mapping(sources, function_arn=Ref(alias.key, "aliasArn"))]
         created = converged(kinds, ctx, by_reference, scope=SCOPE)
         assert actions(created) == {QUEUE_MAPPING: Action.CREATE}
 
@@ -367,7 +375,7 @@ class TestEventSourceMappings:
         monitor_function, monitor_alias = make_function(lam, sources["role"], monitor)
         kinds = {**mapping_kinds(), AliasStub.kind: AliasStub()}
         alias = alias_entry("compute/function/threshold-monitor", monitor_alias)
-        desired = [alias, queue_mapping(sources, functionArn=Ref(alias.key, "aliasArn"))]
+        desired = [alias, queue_mapping(sources, function_arn=Ref(alias.key, "aliasArn"))]
 
         outcome = converged(kinds, ctx, desired, scope=SCOPE)
 
@@ -413,12 +421,12 @@ class TestEventSourceMappings:
     ) -> None:
         kind = EventSourceMappingKind(PREFIX, SCOPE)
         with pytest.raises(ValueError, match="literal ARN"):
-            kind.observe_many(ctx, [queue_mapping(sources, eventSourceArn=Ref("tables/usage", "streamArn"))])
+            kind.observe_many(ctx, [queue_mapping(sources, event_source_arn=Ref("tables/usage", "streamArn"))])
         outside = sources["alias"].replace(FUNCTION, "cutlass-tech-prod-london-notifier")
         with pytest.raises(ValueError, match="outside"):
-            kind.observe_many(ctx, [queue_mapping(sources, functionArn=outside)])
+            kind.observe_many(ctx, [queue_mapping(sources, function_arn=outside)])
         a, b = Ref("compute/function/a", "aliasArn"), Ref("compute/function/b", "aliasArn")
-        twice = [queue_mapping(sources, functionArn=a), replace(queue_mapping(sources, functionArn=b), key="other")]
+        twice = [queue_mapping(sources, function_arn=a), replace(queue_mapping(sources, function_arn=b), key="other")]
         with pytest.raises(ValueError, match="told apart"):
             kind.observe_many(ctx, twice)
 
@@ -431,31 +439,30 @@ def cloudwatch(clients: AwsClients) -> Any:
     return clients.client("cloudwatch")
 
 
-def alarm_desired(workspace: Workspace, entry: str, metric: str, **changes: Any) -> Desired:
+def alarm_desired(workspace: Workspace, entry: str, metric: str, **changes: Any) -> Desired[AlarmProps]:
     name = f"{PREFIX}notifier-{metric.lower()}"
-    properties = {
-        "alarmName": name,
-        "description": f"The notifier's {metric.lower()}",
-        "namespace": "AWS/Lambda",
-        "metricName": metric,
-        "dimensions": {"FunctionName": FUNCTION, "Resource": f"{FUNCTION}:live"},
-        "statistic": "Sum",
-        "period": 300,
-        "evaluationPeriods": 3,
-        "datapointsToAlarm": 2,
-        "threshold": 1,
-        "comparisonOperator": "GreaterThanOrEqualToThreshold",
-        "treatMissingData": "notBreaching",
-        "alarmActions": [f"arn:aws:sns:{REGION}:{workspace.account_id}:{PREFIX}alerts"],
-        **changes,
-    }
-    return Desired(entry, AlarmKind.kind, name, properties, workspace.tags("compute", entry, name))
+    props = AlarmProps(
+        alarm_name=name,
+        description=f"The notifier's {metric.lower()}",
+        namespace="AWS/Lambda",
+        metric_name=metric,
+        dimensions={"FunctionName": FUNCTION, "Resource": f"{FUNCTION}:live"},
+        statistic="Sum",
+        period=300,
+        evaluation_periods=3,
+        datapoints_to_alarm=2,
+        threshold=1,
+        comparison_operator="GreaterThanOrEqualToThreshold",
+        treat_missing_data="notBreaching",
+        alarm_actions=(f"arn:aws:sns:{REGION}:{workspace.account_id}:{PREFIX}alerts",),
+    )
+    return Desired(entry, replace(props, **changes), name, workspace.tags("compute", entry, name))
 
 
 def alarm_set(workspace: Workspace) -> list[Desired]:
     return [
         alarm_desired(workspace, ERRORS_ALARM, "Errors"),
-        alarm_desired(workspace, THROTTLES_ALARM, "Throttles", threshold=5.5, treatMissingData=None),
+        alarm_desired(workspace, THROTTLES_ALARM, "Throttles", threshold=5.5, treat_missing_data=None),
     ]
 
 
@@ -577,7 +584,7 @@ class TestAlarms:
         assert cloudwatch.describe_alarms(AlarmNamePrefix=PREFIX)["MetricAlarms"] == []
 
     def test_an_alarm_outside_the_prefix_is_refused(self, ctx: KindContext, workspace: Workspace) -> None:
-        outside = alarm_desired(workspace, ERRORS_ALARM, "Errors", alarmName="cutlass-tech-dev-paris-errors")
+        outside = alarm_desired(workspace, ERRORS_ALARM, "Errors", alarm_name="cutlass-tech-dev-paris-errors")
         with pytest.raises(ValueError, match="outside"):
             AlarmKind(PREFIX, SCOPE).observe_many(ctx, [outside])
 
@@ -605,20 +612,16 @@ NOTIFIER_V2 = zipped(HANDLER + "# v2\n")
 USAGE_V1 = zipped("def handler(event, context):\n    return {'checked': True}\n")
 
 
-def package_desired(entry: str, bucket: str, function: str, body: bytes, **changes: Any) -> Desired:
+def package_desired(entry: str, bucket: str, function: str, body: bytes, **changes: Any) -> Desired[PackageProps]:
     key = package_key(function, body)
-    properties = {
-        "bucket": bucket,
-        "objectKey": key,
-        "sha256": package_sha256(body),
-        "contentType": "application/zip",
-        **changes,
-    }
-    return Desired(entry, PackageKind.kind, key, properties, {})
+    props = PackageProps(
+        bucket=bucket, object_key=key, sha256=package_sha256(body), body=body, content_type="application/zip"
+    )
+    return Desired(entry, replace(props, **changes), key, {})
 
 
-def package_kinds(*bodies: bytes) -> dict[str, ResourceKind]:
-    return {PackageKind.kind: PackageKind({package_sha256(b): b for b in bodies}, SCOPE)}
+def package_kinds() -> dict[str, ResourceKind]:
+    return {PackageKind.kind: PackageKind(orphan_scope=SCOPE)}
 
 
 def package_set(bucket: str, notifier: bytes = NOTIFIER_V1) -> list[Desired]:
@@ -636,7 +639,7 @@ class TestPackages:
     def test_packages_are_uploaded_under_content_addressed_keys(self, ctx: KindContext, bucket: str, s3: Any) -> None:
         desired = package_set(bucket)
 
-        outcome = converged(package_kinds(NOTIFIER_V1, USAGE_V1), ctx, desired, scope=SCOPE)
+        outcome = converged(package_kinds(), ctx, desired, scope=SCOPE)
 
         assert actions(outcome) == {NOTIFIER_PACKAGE: Action.CREATE, USAGE_PACKAGE: Action.CREATE}
         key = package_key(FUNCTION, NOTIFIER_V1)
@@ -655,7 +658,7 @@ class TestPackages:
     def test_a_second_reconcile_lists_once_and_writes_nothing(
         self, ctx: KindContext, bucket: str, calls: CallLog
     ) -> None:
-        kinds, desired = package_kinds(NOTIFIER_V1, USAGE_V1), package_set(bucket)
+        kinds, desired = package_kinds(), package_set(bucket)
         converged(kinds, ctx, desired, scope=SCOPE)
         calls.reset()
 
@@ -668,8 +671,8 @@ class TestPackages:
     def test_new_code_is_a_new_key_and_the_old_package_is_deleted_but_restorable(
         self, ctx: KindContext, bucket: str, s3: Any, calls: CallLog
     ) -> None:
-        converged(package_kinds(NOTIFIER_V1, USAGE_V1), ctx, package_set(bucket), scope=SCOPE)
-        kinds, desired = package_kinds(NOTIFIER_V2, USAGE_V1), package_set(bucket, NOTIFIER_V2)
+        converged(package_kinds(), ctx, package_set(bucket), scope=SCOPE)
+        kinds, desired = package_kinds(), package_set(bucket, NOTIFIER_V2)
         old, new = package_key(FUNCTION, NOTIFIER_V1), package_key(FUNCTION, NOTIFIER_V2)
 
         outcome = converged(kinds, ctx, desired, scope=SCOPE)
@@ -685,7 +688,7 @@ class TestPackages:
         assert_steady(kinds, ctx, desired, calls)
 
     def test_an_overwritten_or_deleted_package_is_uploaded_again(self, ctx: KindContext, bucket: str, s3: Any) -> None:
-        kinds, desired = package_kinds(NOTIFIER_V1, USAGE_V1), package_set(bucket)
+        kinds, desired = package_kinds(), package_set(bucket)
         converged(kinds, ctx, desired, scope=SCOPE)
         notifier, usage = (d.properties["objectKey"] for d in desired)
         s3.put_object(Bucket=bucket, Key=notifier, Body=b"not the package")
@@ -700,7 +703,7 @@ class TestPackages:
 
     def test_objects_outside_the_prefix_are_not_managed(self, ctx: KindContext, bucket: str, s3: Any) -> None:
         s3.put_object(Bucket=bucket, Key="notes/readme.txt", Body=b"kept")
-        kinds, desired = package_kinds(NOTIFIER_V1, USAGE_V1), package_set(bucket)
+        kinds, desired = package_kinds(), package_set(bucket)
         converged(kinds, ctx, desired, scope=SCOPE)
 
         outcome = converged(kinds, ctx, desired, scope=SCOPE, destroy=True)
@@ -711,7 +714,7 @@ class TestPackages:
     def test_a_missing_bucket_is_waited_for(self, ctx: KindContext, account_id: str) -> None:
         desired = package_set(artifact_bucket_name(account_id))
 
-        outcome = reconcile(package_kinds(NOTIFIER_V1, USAGE_V1), desired, ctx, scope=SCOPE)
+        outcome = reconcile(package_kinds(), desired, ctx, scope=SCOPE)
 
         assert outcome.result is not None
         errors = outcome.result.errors
@@ -719,7 +722,10 @@ class TestPackages:
         assert all(isinstance(e, RetryableError) and e.reason == "WaitingForBucket" for e in errors.values())
 
     def test_a_body_the_layer_did_not_give_is_a_bug(self, ctx: KindContext, bucket: str, s3: Any) -> None:
-        outcome = reconcile(package_kinds(USAGE_V1), package_set(bucket), ctx, scope=SCOPE)
+        notifier, usage = package_set(bucket)
+        without_body = replace(notifier, props=replace(notifier.props, body=b""))
+
+        outcome = reconcile(package_kinds(), [without_body, usage], ctx, scope=SCOPE)
 
         assert outcome.result is not None
         assert set(outcome.result.errors) == {NOTIFIER_PACKAGE}
@@ -729,7 +735,7 @@ class TestPackages:
     def test_a_key_that_does_not_name_its_digest_is_refused(self, ctx: KindContext, bucket: str) -> None:
         wrong = package_desired(NOTIFIER_PACKAGE, bucket, FUNCTION, NOTIFIER_V1, sha256=package_sha256(NOTIFIER_V2))
         with pytest.raises(ValueError, match="does not name"):
-            PackageKind({}, SCOPE).observe_many(ctx, [wrong])
+            PackageKind(orphan_scope=SCOPE).observe_many(ctx, [wrong])
 
 
 # --- the emulator's TLS patch ------------------------------------------------------------------------------------
@@ -790,7 +796,7 @@ class TestSecureTransportPatch:
         self, ctx: KindContext, clients: AwsClients, bucket: str, lam: Any
     ) -> None:
         desired = package_set(bucket)
-        converged(package_kinds(NOTIFIER_V1, USAGE_V1), ctx, desired, scope=SCOPE)
+        converged(package_kinds(), ctx, desired, scope=SCOPE)
         role = clients.client("iam").create_role(RoleName="notifier", AssumeRolePolicyDocument=json.dumps(TRUST))
 
         function = lam.create_function(

@@ -33,6 +33,8 @@ from cutlass_operator.engine.plan import Action
 from cutlass_operator.engine.reconcile import Outcome, reconcile
 from cutlass_operator.engine.resource import Desired, KindContext, Observed, ResourceKind
 from cutlass_operator.layers.artifacts import artifact_bucket_name, tls_only_policy
+from cutlass_operator.props.kms import KmsKeyProps
+from cutlass_operator.props.s3 import BucketEncryption, BucketProps, PublicAccessBlock
 from cutlass_operator.resources.kms import KmsKeyKind
 from cutlass_operator.resources.s3 import LIFECYCLE_RULE, BucketKind
 
@@ -65,18 +67,18 @@ def key_policy(account_id: str, sid: str = "AccountRootControlsTheKey") -> dict[
     }
 
 
-def key_desired(workspace: Workspace, **changes: Any) -> Desired:
+def key_desired(workspace: Workspace, **changes: Any) -> Desired[KmsKeyProps]:
     name = workspace.resource_name("key")
-    properties = {
+    fields: dict[str, Any] = {
         "description": "Cutlass data key for dev-london",
         "alias": ALIAS,
-        "enableKeyRotation": True,
+        "enable_key_rotation": True,
         "policy": key_policy(workspace.account_id),
-        "keySpec": "SYMMETRIC_DEFAULT",
-        "keyUsage": "ENCRYPT_DECRYPT",
+        "key_spec": "SYMMETRIC_DEFAULT",
+        "key_usage": "ENCRYPT_DECRYPT",
         **changes,
     }
-    return Desired(KEY_ENTRY, "kms.key", name, properties, workspace.tags("data", KEY_ENTRY, name))
+    return Desired(KEY_ENTRY, KmsKeyProps(**fields), name, workspace.tags("data", KEY_ENTRY, name))
 
 
 def bucket_name(workspace: Workspace) -> str:
@@ -86,38 +88,34 @@ def bucket_name(workspace: Workspace) -> str:
 tls_only = tls_only_policy
 
 
-def bucket_desired(workspace: Workspace, **changes: Any) -> Desired:
+def bucket_desired(workspace: Workspace) -> Desired[BucketProps]:
     name = bucket_name(workspace)
-    properties = {
-        "bucketName": name,
-        "versioning": True,
-        "encryption": {"sseAlgorithm": "aws:kms", "kmsKeyId": None, "bucketKeyEnabled": True},
-        "publicAccessBlock": {
-            "blockPublicAcls": True,
-            "ignorePublicAcls": True,
-            "blockPublicPolicy": True,
-            "restrictPublicBuckets": True,
-        },
-        "policy": tls_only(name),
-        "noncurrentVersionExpirationDays": 30,
-        **changes,
-    }
-    return Desired(BUCKET_ENTRY, "s3.bucket", name, properties, workspace.tags("bootstrap", BUCKET_ENTRY, name))
+    props = BucketProps(
+        bucket_name=name,
+        versioning=True,
+        encryption=BucketEncryption(sse_algorithm="aws:kms", kms_key_id=None, bucket_key_enabled=True),
+        public_access_block=PublicAccessBlock(
+            block_public_acls=True, ignore_public_acls=True, block_public_policy=True, restrict_public_buckets=True
+        ),
+        policy=tls_only(name),
+        noncurrent_version_expiration_days=30,
+    )
+    return Desired(BUCKET_ENTRY, props, name, workspace.tags("bootstrap", BUCKET_ENTRY, name))
 
 
-def run(kind: ResourceKind, ctx: KindContext, *desired: Desired, **options: Any) -> Outcome:
+def run(kind: ResourceKind[Any], ctx: KindContext, *desired: Desired[Any], **options: Any) -> Outcome:
     """One reconcile of one kind; the engine does the observing, planning and applying."""
     return reconcile({kind.kind: kind}, list(desired), ctx, **options)
 
 
-def converged(kind: ResourceKind, ctx: KindContext, *desired: Desired, **options: Any) -> Outcome:
+def converged(kind: ResourceKind[Any], ctx: KindContext, *desired: Desired[Any], **options: Any) -> Outcome:
     outcome = run(kind, ctx, *desired, **options)
     assert outcome.result is not None
     assert outcome.result.ok, {key: err.message for key, err in outcome.result.errors.items()}
     return outcome
 
 
-def observe_one(kind: ResourceKind, ctx: KindContext, desired: Desired) -> Observed:
+def observe_one(kind: ResourceKind[Any], ctx: KindContext, desired: Desired[Any]) -> Observed:
     found = kind.observe_many(ctx, [desired])
     assert [o.key for o in found] == [desired.key]
     return found[0]
@@ -352,7 +350,7 @@ class TestKmsKey:
         converged(kind, ctx, key_desired(workspace))
 
         with pytest.raises(TerminalError) as raised:
-            run(kind, ctx, key_desired(workspace, keySpec="RSA_2048"))
+            run(kind, ctx, key_desired(workspace, key_spec="RSA_2048"))
         assert raised.value.reason == "ImmutableFieldChanged"
 
 

@@ -19,10 +19,10 @@ import pytest
 from cutlass_operator.api.environment import Credentials, CredentialsSource, CutlassEnvironment, EnvironmentStatus
 from cutlass_operator.api.region import CutlassRegion
 from cutlass_operator.aws.calls import CallLog
-from cutlass_operator.aws.lease import LEASE_TABLE, RELEASED, Lease
+from cutlass_operator.aws.lease import RELEASED, Lease
 from cutlass_operator.aws.session import AwsClients, environment_session
 from cutlass_operator.engine.errors import RetryableError, TerminalError
-from cutlass_operator.engine.identity import IDENTITY_TAGS, MANAGED_BY, RETAINED
+from cutlass_operator.engine.identity import IDENTITY_TAGS, LEASE_TABLE, MANAGED_BY, RETAINED
 from cutlass_operator.layers.artifacts import artifact_bucket_name
 from cutlass_operator.layers.base import RegionRef
 from cutlass_operator.layers.data import key_alias

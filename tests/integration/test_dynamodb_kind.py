@@ -23,6 +23,7 @@ from cutlass_operator.engine.executor import ApplyResult
 from cutlass_operator.engine.identity import RETAINED, Workspace
 from cutlass_operator.engine.plan import Action
 from cutlass_operator.engine.resource import Desired, KindContext, Observed
+from cutlass_operator.props.dynamodb import AttributeDefinition, GlobalSecondaryIndex, KeyElement, Replica, TableProps
 from cutlass_operator.resources.dynamodb import TableKind
 from cutlass_operator.resources.waits import WaitPolicy
 
@@ -35,6 +36,11 @@ LAYER = "tables"
 KEY = f"{LAYER}/credits"
 NAME = "cutlass-tech-credits-dev"
 QUICK = WaitPolicy(timeout=10.0, interval=0.2)
+PK_SK = (KeyElement("pk", "HASH"), KeyElement("sk", "RANGE"))
+
+
+def attributes(*names: str) -> tuple[AttributeDefinition, ...]:
+    return tuple(AttributeDefinition(n, "S") for n in names)
 
 
 @dataclass
@@ -51,84 +57,81 @@ class Aws:
     def ddb(self, region: str = REGION) -> Any:
         return self.clients.client("dynamodb", region)
 
-    def reconcile(self, *entries: Desired, kind: TableKind | None = None, **options: Any) -> engine.Outcome:
+    def reconcile(self, *entries: Desired[TableProps], kind: TableKind | None = None, **options: Any) -> engine.Outcome:
         table_kind = kind or self.kind
         scope = options.pop("scope", f"{LAYER}/")
         return engine.reconcile({table_kind.kind: table_kind}, list(entries), self.ctx, scope=scope, **options)
 
-    def apply(self, *entries: Desired, **options: Any) -> ApplyResult:
+    def apply(self, *entries: Desired[TableProps], **options: Any) -> ApplyResult:
         outcome = self.reconcile(*entries, **options)
         assert outcome.result is not None
         assert outcome.result.ok, {key: f"{e.reason}: {e.message}" for key, e in outcome.result.errors.items()}
         return outcome.result
 
-    def error(self, *entries: Desired, **options: Any) -> ReconcileError:
+    def error(self, *entries: Desired[TableProps], **options: Any) -> ReconcileError:
         outcome = self.reconcile(*entries, **options)
         assert outcome.result is not None
         (error,) = outcome.result.errors.values()
         return error
 
-    def observe(self, *entries: Desired, kind: TableKind | None = None) -> dict[str, Observed]:
+    def observe(self, *entries: Desired[TableProps], kind: TableKind | None = None) -> dict[str, Observed]:
         return {item.key: item for item in (kind or self.kind).observe_many(self.ctx, list(entries))}
 
-    def diff(self, entry: Desired) -> list[str]:
+    def diff(self, entry: Desired[TableProps]) -> list[str]:
         return [str(d) for d in self.kind.compare(entry, self.observe(entry)[entry.key])]
 
     def tags(self, region: str = REGION, name: str = NAME) -> dict[str, str]:
         arn = f"arn:aws:dynamodb:{region}:{self.ctx.account_id}:table/{name}"
         return {t["Key"]: t["Value"] for t in self.ddb(region).list_tags_of_resource(ResourceArn=arn)["Tags"]}
 
-    def credits(self, **overrides: Any) -> Desired:
+    def credits(self, **overrides: Any) -> Desired[TableProps]:
         """The application's credits table: a sparse index, a stream for alerts, the regional key."""
-        properties: dict[str, Any] = {
-            "tableName": NAME,
-            "keySchema": [{"attributeName": "pk", "keyType": "HASH"}, {"attributeName": "sk", "keyType": "RANGE"}],
-            "attributeDefinitions": [{"attributeName": n, "attributeType": "S"} for n in ("alertBand", "pk", "sk")],
-            "billingMode": "PAY_PER_REQUEST",
-            "globalSecondaryIndexes": [
-                {
-                    "indexName": "by-alert-band",
-                    "keySchema": [
-                        {"attributeName": "alertBand", "keyType": "HASH"},
-                        {"attributeName": "pk", "keyType": "RANGE"},
-                    ],
-                    "projectionType": "ALL",
-                }
-            ],
-            "streamViewType": "NEW_AND_OLD_IMAGES",
-            "kmsKeyArn": self.keys[REGION],
-            "pointInTimeRecovery": True,
-            "ttlAttribute": "expiresAt",
-            "deletionProtection": False,
-            "replicas": [],
-            "pruneReplicas": True,
+        fields: dict[str, Any] = {
+            "table_name": NAME,
+            "key_schema": PK_SK,
+            "attribute_definitions": attributes("alertBand", "pk", "sk"),
+            "billing_mode": "PAY_PER_REQUEST",
+            "global_secondary_indexes": (
+                GlobalSecondaryIndex(
+                    index_name="by-alert-band",
+                    key_schema=(KeyElement("alertBand", "HASH"), KeyElement("pk", "RANGE")),
+                    projection_type="ALL",
+                ),
+            ),
+            "stream_view_type": "NEW_AND_OLD_IMAGES",
+            "kms_key_arn": self.keys[REGION],
+            "point_in_time_recovery": True,
+            "ttl_attribute": "expiresAt",
+            "deletion_protection": False,
+            "replicas": (),
+            "prune_replicas": True,
             **overrides,
         }
-        return Desired(KEY, "dynamodb.table", NAME, properties, self.workspace.tags(LAYER, KEY, NAME))
+        return Desired(KEY, TableProps(**fields), NAME, self.workspace.tags(LAYER, KEY, NAME))
 
-    def replicated(self, *regions: str, **overrides: Any) -> Desired:
-        replicas = [{"regionName": region, "kmsKeyArn": self.keys[region]} for region in regions or (SYDNEY,)]
+    def replicated(self, *regions: str, **overrides: Any) -> Desired[TableProps]:
+        replicas = tuple(Replica(region, self.keys[region]) for region in regions or (SYDNEY,))
         return self.credits(replicas=replicas, **overrides)
 
-    def leases(self, **overrides: Any) -> Desired:
+    def leases(self, **overrides: Any) -> Desired[TableProps]:
         """The operator's lease table as the bootstrap layer declares it: nothing but TTL."""
         name, key = "cutlass-tech-leases-dev", "bootstrap/leases"
-        properties = {
-            "tableName": name,
-            "keySchema": [{"attributeName": "workspace", "keyType": "HASH"}],
-            "attributeDefinitions": [{"attributeName": "workspace", "attributeType": "S"}],
-            "billingMode": "PAY_PER_REQUEST",
-            "globalSecondaryIndexes": [],
-            "streamViewType": None,
-            "kmsKeyArn": None,
-            "pointInTimeRecovery": False,
-            "ttlAttribute": "expiresAt",
-            "deletionProtection": False,
-            "replicas": [],
-            "pruneReplicas": True,
+        fields: dict[str, Any] = {
+            "table_name": name,
+            "key_schema": (KeyElement("workspace", "HASH"),),
+            "attribute_definitions": attributes("workspace"),
+            "billing_mode": "PAY_PER_REQUEST",
+            "global_secondary_indexes": (),
+            "stream_view_type": None,
+            "kms_key_arn": None,
+            "point_in_time_recovery": False,
+            "ttl_attribute": "expiresAt",
+            "deletion_protection": False,
+            "replicas": (),
+            "prune_replicas": True,
             **overrides,
         }
-        return Desired(key, "dynamodb.table", name, properties, self.workspace.tags("bootstrap", key, name))
+        return Desired(key, TableProps(**fields), name, self.workspace.tags("bootstrap", key, name))
 
 
 def quick_kind(**options: Any) -> TableKind:
@@ -189,7 +192,7 @@ class TestCreate:
 
     def test_one_create_call_carries_tags_key_stream_index_and_protection(self, aws: Aws) -> None:
         aws.calls.reset()
-        aws.apply(aws.credits(deletionProtection=True))
+        aws.apply(aws.credits(deletion_protection=True))
         # CreateTable with everything it takes, then what it cannot set: PITR and TTL.
         assert aws.calls.mutating() == {
             "dynamodb:CreateTable": 1,
@@ -217,15 +220,15 @@ class TestCreate:
         assert (type(error), error.reason) == (TerminalError, "NameTaken")
 
     def test_attribute_definitions_must_name_exactly_the_key_attributes(self, aws: Aws) -> None:
-        extra = [{"attributeName": n, "attributeType": "S"} for n in ("alertBand", "pk", "sk", "unused")]
-        error = aws.error(aws.credits(attributeDefinitions=extra))
+        extra = attributes("alertBand", "pk", "sk", "unused")
+        error = aws.error(aws.credits(attribute_definitions=extra))
         assert (type(error), error.reason) == (TerminalError, "InvalidTableDefinition")
         assert aws.ddb().list_tables()["TableNames"] == []
 
     def test_replicas_must_be_other_regions_of_a_streamed_table(self, aws: Aws) -> None:
-        own = aws.credits(replicas=[{"regionName": REGION, "kmsKeyArn": aws.keys[REGION]}])
+        own = aws.credits(replicas=(Replica(REGION, aws.keys[REGION]),))
         assert aws.error(own).reason == "InvalidReplicas"
-        assert aws.error(aws.replicated(streamViewType=None)).reason == "StreamRequired"
+        assert aws.error(aws.replicated(stream_view_type=None)).reason == "StreamRequired"
 
 
 class TestSteadyState:
@@ -243,7 +246,7 @@ class TestSteadyState:
         }
 
     def test_another_layers_tables_are_listed_but_not_described(self, aws: Aws) -> None:
-        kind = quick_kind(key_prefix=f"{LAYER}/")
+        kind = quick_kind(orphan_scope=f"{LAYER}/")
         aws.apply(aws.leases(), scope="bootstrap/", kind=kind)
         aws.apply(aws.credits(), kind=kind)
         aws.calls.reset()
@@ -296,14 +299,14 @@ class TestDrift:
 
     def test_turning_deletion_protection_on_is_one_update(self, aws: Aws, built: Observed) -> None:
         aws.calls.reset()
-        aws.apply(aws.credits(deletionProtection=True))
+        aws.apply(aws.credits(deletion_protection=True))
         assert aws.calls.mutating() == {"dynamodb:UpdateTable": 1}
         assert aws.ddb().describe_table(TableName=NAME)["Table"]["DeletionProtectionEnabled"] is True
 
     def test_a_stream_turned_on_reports_its_arn(self, aws: Aws) -> None:
         leases = aws.leases()
         aws.apply(leases, scope="bootstrap/")
-        streamed = aws.leases(streamViewType="KEYS_ONLY")
+        streamed = aws.leases(stream_view_type="KEYS_ONLY")
         aws.calls.reset()
         built = aws.apply(streamed, scope="bootstrap/").observed[leases.key]
         assert aws.calls.mutating() == {"dynamodb:UpdateTable": 1}
@@ -311,14 +314,15 @@ class TestDrift:
         assert aws.diff(streamed) == []
 
     def test_indexes_change_one_per_update_call(self, aws: Aws, built: Observed) -> None:
-        by_user = {
-            "indexName": "by-user",
-            "keySchema": [{"attributeName": "userKey", "keyType": "HASH"}, {"attributeName": "sk", "keyType": "RANGE"}],
-            "projectionType": "INCLUDE",
-            "nonKeyAttributes": ["credits", "amount"],
-        }
-        attributes = [{"attributeName": n, "attributeType": "S"} for n in ("pk", "sk", "userKey")]
-        changed = aws.credits(globalSecondaryIndexes=[by_user], attributeDefinitions=attributes)
+        by_user = GlobalSecondaryIndex(
+            index_name="by-user",
+            key_schema=(KeyElement("userKey", "HASH"), KeyElement("sk", "RANGE")),
+            projection_type="INCLUDE",
+            non_key_attributes=("credits", "amount"),
+        )
+        changed = aws.credits(
+            global_secondary_indexes=(by_user,), attribute_definitions=attributes("pk", "sk", "userKey")
+        )
         aws.calls.reset()
         result = aws.apply(changed)
         assert aws.calls.mutating() == {"dynamodb:UpdateTable": 2}  # delete by-alert-band, then create by-user
@@ -328,16 +332,15 @@ class TestDrift:
         assert aws.diff(changed) == []
 
     def test_the_key_schema_cannot_change_in_place(self, aws: Aws, built: Observed) -> None:
-        keys = [{"attributeName": "pk", "keyType": "HASH"}, {"attributeName": "alertBand", "keyType": "RANGE"}]
-        attributes = [{"attributeName": n, "attributeType": "S"} for n in ("alertBand", "pk")]
+        keys = (KeyElement("pk", "HASH"), KeyElement("alertBand", "RANGE"))
         with pytest.raises(TerminalError) as error:
-            aws.reconcile(aws.credits(keySchema=keys, attributeDefinitions=attributes))
+            aws.reconcile(aws.credits(key_schema=keys, attribute_definitions=attributes("alertBand", "pk")))
         assert error.value.reason == "ImmutableFieldChanged"
 
 
 class TestDeletion:
     def test_deletion_protection_blocks_delete_until_the_spec_turns_it_off(self, aws: Aws) -> None:
-        protected = aws.credits(deletionProtection=True)
+        protected = aws.credits(deletion_protection=True)
         aws.apply(protected)
         aws.calls.reset()
         error = aws.error(protected, destroy=True)
@@ -346,7 +349,7 @@ class TestDeletion:
         assert aws.calls.writes == 0, aws.calls.mutating()
         assert aws.ddb().describe_table(TableName=NAME)["Table"]["TableStatus"] == "ACTIVE"
         # The way out: the spec turns it off, an apply writes that, then the delete goes through.
-        unprotected = aws.credits(deletionProtection=False)
+        unprotected = aws.credits(deletion_protection=False)
         aws.apply(unprotected)
         aws.apply(unprotected, destroy=True)
         assert aws.ddb().list_tables()["TableNames"] == []
@@ -365,8 +368,8 @@ class TestDeletion:
         assert aws.error(aws.credits()).reason == "NameTaken"
 
     def test_a_protected_table_can_be_retained(self, aws: Aws) -> None:
-        aws.apply(aws.credits(deletionProtection=True))
-        aws.apply(aws.credits(deletionProtection=True), destroy=True, retain=True)
+        aws.apply(aws.credits(deletion_protection=True))
+        aws.apply(aws.credits(deletion_protection=True), destroy=True, retain=True)
         assert aws.tags()[RETAINED] == "true"
 
     def test_delete_removes_the_table_and_tolerates_a_second_pass(self, aws: Aws, built: Observed) -> None:
@@ -423,7 +426,7 @@ class TestReplicas:
 
     def test_a_replica_no_longer_desired_is_removed_when_pruning(self, aws: Aws) -> None:
         aws.apply(aws.replicated(SYDNEY))
-        alone = aws.credits(replicas=[], pruneReplicas=True)
+        alone = aws.credits(replicas=(), prune_replicas=True)
         replica = {"regionName": SYDNEY, "kmsKeyArn": aws.keys[SYDNEY]}
         assert aws.diff(alone) == [f"replicas: {[replica]!r} -> []"]
         result = aws.apply(alone)
@@ -434,8 +437,8 @@ class TestReplicas:
         assert aws.diff(alone) == []
 
     def test_a_replica_no_longer_desired_is_kept_under_the_retain_policy(self, aws: Aws) -> None:
-        aws.apply(aws.replicated(SYDNEY, pruneReplicas=False))
-        kept = aws.credits(replicas=[], pruneReplicas=False)
+        aws.apply(aws.replicated(SYDNEY, prune_replicas=False))
+        kept = aws.credits(replicas=(), prune_replicas=False)
         assert aws.diff(kept) == []
         aws.calls.reset()
         outcome = aws.reconcile(kept)
@@ -475,7 +478,7 @@ class TestReplicas:
             assert aws.ddb(region).list_tables()["TableNames"] == []
 
     def test_retain_untags_every_replica_and_leaves_the_global_table(self, aws: Aws) -> None:
-        desired = aws.replicated(SYDNEY, pruneReplicas=False)
+        desired = aws.replicated(SYDNEY, prune_replicas=False)
         aws.apply(desired)
         aws.apply(desired, destroy=True, retain=True)
         for region in (REGION, SYDNEY):

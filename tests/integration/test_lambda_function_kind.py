@@ -24,7 +24,7 @@ import io
 import json
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -34,12 +34,14 @@ from cutlass_operator.aws.calls import CallLog
 from cutlass_operator.aws.session import AwsClients
 from cutlass_operator.emulator import lambda_concurrency
 from cutlass_operator.emulator.lambda_concurrency import install_provisioned_concurrency
+from cutlass_operator.engine.arns import role_path
 from cutlass_operator.engine.errors import TerminalError
 from cutlass_operator.engine.identity import Workspace
 from cutlass_operator.engine.plan import Action
 from cutlass_operator.engine.reconcile import Outcome, reconcile
 from cutlass_operator.engine.resource import Desired, KindContext, Ref, ResourceKind
-from cutlass_operator.resources.arns import role_path
+from cutlass_operator.props.iam import RoleProps
+from cutlass_operator.props.lambda_ import CodeLocation, FunctionProps, VpcConfig
 from cutlass_operator.resources.iam import RoleKind
 from cutlass_operator.resources.lambda_functions import ALIAS_DESCRIPTION, FunctionKind
 
@@ -122,28 +124,27 @@ def function_desired(
     entry: str = ENTRY,
     name: str = NAME,
     **changes: Any,
-) -> Desired:
-    properties: dict[str, Any] = {
-        "functionName": name,
-        "runtime": "python3.12",
-        "handler": "index.handler",
-        "description": "Checks usage against the organisation's credits",
-        "memorySize": 256,
-        "timeout": 30,
-        "role": env.role_arn,
-        "environment": {"CREDITS_TABLE": "cutlass-tech-credits-dev", "LOG_LEVEL": "INFO"},
-        "vpcConfig": {"subnetIds": list(env.subnets), "securityGroupIds": [env.security_group]},
-        "kmsKeyArn": env.kms_key_arn,
-        "tracingMode": "Active",
-        "architectures": ["x86_64"],
-        "codeSha256": code_sha256(BUILDS[build]),
-        "package": {"s3Bucket": env.bucket, "s3Key": f"usage-check/{build}.zip"},
-        "alias": "live",
-        "published": True,
-        "provisionedConcurrency": 0,
-        **changes,
-    }
-    return Desired(entry, "lambda.function", name, properties, workspace.tags("app", entry, name))
+) -> Desired[FunctionProps]:
+    props = FunctionProps(
+        function_name=name,
+        runtime="python3.12",
+        handler="index.handler",
+        description="Checks usage against the organisation's credits",
+        memory_size=256,
+        timeout=30,
+        role=env.role_arn,
+        environment={"CREDITS_TABLE": "cutlass-tech-credits-dev", "LOG_LEVEL": "INFO"},
+        vpc_config=VpcConfig(subnet_ids=env.subnets, security_group_ids=(env.security_group,)),
+        kms_key_arn=env.kms_key_arn,
+        tracing_mode="Active",
+        architectures=("x86_64",),
+        code_sha256=code_sha256(BUILDS[build]),
+        package=CodeLocation(s3_bucket=env.bucket, s3_key=f"usage-check/{build}.zip"),
+        alias="live",
+        published=True,
+        provisioned_concurrency=0,
+    )
+    return Desired(entry, replace(props, **changes), name, workspace.tags("app", entry, name))
 
 
 def kinds() -> dict[str, ResourceKind]:
@@ -227,19 +228,19 @@ class TestCreate:
         role_name = workspace.resource_name("usage-check-role")
         role = Desired(
             ROLE_ENTRY,
-            "iam.role",
+            RoleProps(
+                path=role_path(workspace.name, "app"),
+                assume_role_policy_document=TRUST,
+                description="Runs the usage check",
+                inline_policies={},
+            ),
             role_name,
-            {
-                "path": role_path(workspace.name, "app"),
-                "assumeRolePolicyDocument": TRUST,
-                "description": "Runs the usage check",
-                "inlinePolicies": {},
-            },
             workspace.tags("app", ROLE_ENTRY, role_name),
         )
         function = function_desired(workspace, env, role=Ref(ROLE_ENTRY, "arn"))
 
-        outcome = converged({"iam.role": RoleKind("app"), **kinds()}, ctx, [role, function])
+        roles = RoleKind(name_prefix=role_path(workspace.name, "app"))
+        outcome = converged({"iam.role": roles, **kinds()}, ctx, [role, function])
 
         assert outcome.result is not None
         assert configuration(lam)["Role"] == outcome.result.observed[ROLE_ENTRY].outputs["arn"]
@@ -300,7 +301,7 @@ class TestSteadyState:
     ) -> None:
         desired = [
             function_desired(workspace, env),
-            function_desired(workspace, env, entry=OTHER_ENTRY, name=OTHER_NAME, provisionedConcurrency=1),
+            function_desired(workspace, env, entry=OTHER_ENTRY, name=OTHER_NAME, provisioned_concurrency=1),
         ]
         converged(kinds(), ctx, desired)
         calls.reset()
@@ -319,7 +320,7 @@ class TestUpdate:
         arn, before = configuration(lam)["FunctionArn"], alias(lam)["FunctionVersion"]
         calls.reset()
 
-        outcome = converged(kinds(), ctx, [function_desired(workspace, env, memorySize=512)])
+        outcome = converged(kinds(), ctx, [function_desired(workspace, env, memory_size=512)])
 
         assert diff_paths(outcome, ENTRY) == {"memorySize"}
         assert "lambda:DeleteFunction" not in calls.calls and "lambda:CreateFunction" not in calls.calls
@@ -328,7 +329,7 @@ class TestUpdate:
         assert int(after) > int(before)
         assert configuration(lam, after)["MemorySize"] == 512
         assert configuration(lam, before)["MemorySize"] == 256
-        assert converged(kinds(), ctx, [function_desired(workspace, env, memorySize=512)]).plan.empty
+        assert converged(kinds(), ctx, [function_desired(workspace, env, memory_size=512)]).plan.empty
 
     def test_a_release_keeps_the_previous_version_to_roll_back_to_and_deletes_older_ones(
         self, ctx: KindContext, workspace: Workspace, env: Prerequisites, lam: Any, calls: CallLog
@@ -337,7 +338,7 @@ class TestUpdate:
         released = []
         for memory in (512, 1024, 2048):
             before = alias(lam)["FunctionVersion"]
-            converged(kinds(), ctx, [function_desired(workspace, env, memorySize=memory)])
+            converged(kinds(), ctx, [function_desired(workspace, env, memory_size=memory)])
             released.append((before, alias(lam)["FunctionVersion"]))
         listed = lam.list_versions_by_function(FunctionName=NAME)["Versions"]
         previous, current = released[-1]
@@ -347,7 +348,7 @@ class TestUpdate:
         assert configuration(lam, previous)["MemorySize"] == 1024  # the rollback target is still there
         calls.reset()
 
-        assert converged(kinds(), ctx, [function_desired(workspace, env, memorySize=2048)]).plan.empty
+        assert converged(kinds(), ctx, [function_desired(workspace, env, memory_size=2048)]).plan.empty
         assert calls.mutating() == {}  # a no-op resync prunes nothing
 
     def test_new_code_is_deployed_in_place_and_released(
@@ -376,7 +377,8 @@ class TestUpdate:
     ) -> None:
         converged(kinds(), ctx, [function_desired(workspace, env)])
         before = alias(lam)["FunctionVersion"]
-        wrong = function_desired(workspace, env, "v2", package={"s3Bucket": env.bucket, "s3Key": "usage-check/v1.zip"})
+        v1 = CodeLocation(s3_bucket=env.bucket, s3_key="usage-check/v1.zip")
+        wrong = function_desired(workspace, env, "v2", package=v1)
 
         outcome = reconcile(kinds(), [wrong], ctx)
 
@@ -391,18 +393,18 @@ class TestUpdate:
     ) -> None:
         converged(kinds(), ctx, [function_desired(workspace, env)])
 
-        outcome = converged(kinds(), ctx, [function_desired(workspace, env, provisionedConcurrency=2)])
+        outcome = converged(kinds(), ctx, [function_desired(workspace, env, provisioned_concurrency=2)])
 
         assert diff_paths(outcome, ENTRY) == {"provisionedConcurrency"}
         config = lam.get_provisioned_concurrency_config(FunctionName=NAME, Qualifier="live")
         assert config["RequestedProvisionedConcurrentExecutions"] == 2
-        assert converged(kinds(), ctx, [function_desired(workspace, env, provisionedConcurrency=2)]).plan.empty
+        assert converged(kinds(), ctx, [function_desired(workspace, env, provisioned_concurrency=2)]).plan.empty
         # A new release keeps the alias's warm instances.
-        converged(kinds(), ctx, [function_desired(workspace, env, "v2", provisionedConcurrency=2)])
+        converged(kinds(), ctx, [function_desired(workspace, env, "v2", provisioned_concurrency=2)])
         config = lam.get_provisioned_concurrency_config(FunctionName=NAME, Qualifier="live")
         assert config["RequestedProvisionedConcurrentExecutions"] == 2
 
-        converged(kinds(), ctx, [function_desired(workspace, env, "v2", provisionedConcurrency=0)])
+        converged(kinds(), ctx, [function_desired(workspace, env, "v2", provisioned_concurrency=0)])
 
         status, code, _ = error_of(lambda: lam.get_provisioned_concurrency_config(FunctionName=NAME, Qualifier="live"))
         assert (status, code) == (404, "ProvisionedConcurrencyConfigNotFoundException")
@@ -414,7 +416,7 @@ class TestUpdate:
         before = alias(lam)["FunctionVersion"]
         # The update of a reconcile that died before PublishVersion and UpdateAlias.
         lam.update_function_configuration(FunctionName=NAME, MemorySize=1024)
-        desired = [function_desired(workspace, env, memorySize=1024)]
+        desired = [function_desired(workspace, env, memory_size=1024)]
 
         outcome = converged(kinds(), ctx, desired)
 
@@ -476,7 +478,7 @@ class TestOwnership:
     ) -> None:
         both = [
             function_desired(workspace, env),
-            function_desired(workspace, env, entry=OTHER_ENTRY, name=OTHER_NAME, provisionedConcurrency=1),
+            function_desired(workspace, env, entry=OTHER_ENTRY, name=OTHER_NAME, provisioned_concurrency=1),
         ]
         converged(kinds(), ctx, both)
         manual = f"{PREFIX}manual"
@@ -499,7 +501,7 @@ class TestOwnership:
     def test_destroy_deletes_the_function_its_versions_and_its_warm_instances(
         self, ctx: KindContext, workspace: Workspace, env: Prerequisites, lam: Any
     ) -> None:
-        desired = [function_desired(workspace, env, provisionedConcurrency=1)]
+        desired = [function_desired(workspace, env, provisioned_concurrency=1)]
         converged(kinds(), ctx, desired)
 
         outcome = converged(kinds(), ctx, desired, destroy=True)

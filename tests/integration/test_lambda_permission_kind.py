@@ -23,7 +23,7 @@ import io
 import json
 import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import pytest
@@ -35,8 +35,9 @@ from cutlass_operator.engine.errors import RetryableError, TerminalError
 from cutlass_operator.engine.identity import Workspace
 from cutlass_operator.engine.plan import Action
 from cutlass_operator.engine.reconcile import Outcome, reconcile
-from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, Ref, ResourceKind
-from cutlass_operator.resources.lambda_permissions import PermissionKind, statement_id
+from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, Props, Ref, ResourceKind
+from cutlass_operator.props.lambda_ import PermissionProps, statement_id
+from cutlass_operator.resources.lambda_permissions import PermissionKind
 
 from .outcomes import diff_paths
 
@@ -86,19 +87,18 @@ def function(clients: AwsClients, lam: Any) -> str:
 
 def permission(
     workspace: Workspace, account_id: str, *, key: str = CHECK, route: str = "POST/usage-check", **changes: Any
-) -> Desired:
+) -> Desired[PermissionProps]:
     sid = statement_id("apigateway", route)
-    properties: dict[str, Any] = {
-        "functionName": FUNCTION,
-        "qualifier": "live",
-        "statementId": sid,
-        "action": "lambda:InvokeFunction",
-        "principal": "apigateway.amazonaws.com",
-        "sourceArn": source_arn(account_id, route),
-        "sourceAccount": account_id,
-        **changes,
-    }
-    return Desired(key, "lambda.permission", sid, properties, workspace.tags("api", key, sid))
+    props = PermissionProps(
+        function_name=FUNCTION,
+        qualifier="live",
+        statement_id=sid,
+        action="lambda:InvokeFunction",
+        principal="apigateway.amazonaws.com",
+        source_arn=source_arn(account_id, route),
+        source_account=account_id,
+    )
+    return Desired(key, replace(props, **changes), sid, workspace.tags("api", key, sid))
 
 
 def both_routes(workspace: Workspace, account_id: str) -> list[Desired]:
@@ -161,8 +161,8 @@ class TestCreate:
     def test_the_source_arn_can_come_from_an_api_created_in_the_same_reconcile(
         self, ctx: KindContext, workspace: Workspace, lam: Any, account_id: str
     ) -> None:
-        api = Desired(API, ApiStub.kind, "api", {"name": "cutlass-api"}, {})
-        wanted = permission(workspace, account_id, sourceArn=Ref(API, "executionArnPrefix"))
+        api = Desired(API, ApiStubProps("cutlass-api"), "api", {})
+        wanted = permission(workspace, account_id, source_arn=Ref(API, "executionArnPrefix"))
         registered = {**kinds(), ApiStub.kind: ApiStub(account_id)}
 
         converged([api, wanted], ctx, registered)
@@ -177,9 +177,9 @@ class TestCreate:
     ) -> None:
         kind = PermissionKind(PREFIX, SCOPE)
         with pytest.raises(ValueError, match="outside"):
-            kind.observe_many(ctx, [permission(workspace, account_id, functionName="someone-elses")])
+            kind.observe_many(ctx, [permission(workspace, account_id, function_name="someone-elses")])
         with pytest.raises(ValueError, match="must start with 'cutlass-'"):
-            kind.observe_many(ctx, [permission(workspace, account_id, statementId="AllowApiGateway")])
+            kind.observe_many(ctx, [permission(workspace, account_id, statement_id="AllowApiGateway")])
         with pytest.raises(ValueError, match="literals"):
             kind.observe_many(ctx, [permission(workspace, account_id, qualifier=Ref(API, "stage"))])
         with pytest.raises(ValueError, match="twice"):
@@ -214,7 +214,7 @@ class TestSteadyState:
     def test_an_account_principal_and_no_conditions_compare_equal(
         self, ctx: KindContext, workspace: Workspace, lam: Any, account_id: str
     ) -> None:
-        desired = [permission(workspace, account_id, principal=account_id, sourceArn=None, sourceAccount=None)]
+        desired = [permission(workspace, account_id, principal=account_id, source_arn=None, source_account=None)]
         converged(desired, ctx)
 
         sid = desired[0].properties["statementId"]
@@ -228,7 +228,7 @@ class TestUpdate:
         self, ctx: KindContext, workspace: Workspace, lam: Any, account_id: str, calls: CallLog
     ) -> None:
         converged([permission(workspace, account_id)], ctx)
-        moved = permission(workspace, account_id, sourceArn=source_arn(account_id, "POST/usage-check", "z9y8x7w6v5"))
+        moved = permission(workspace, account_id, source_arn=source_arn(account_id, "POST/usage-check", "z9y8x7w6v5"))
         calls.reset()
 
         outcome = converged([moved], ctx)
@@ -386,10 +386,17 @@ class TestAwsAnswers:
             PermissionKind(PREFIX, SCOPE).create(ctx, permission(workspace, account_id, principal="nobody"))
 
 
-class ApiStub(ResourceKind):
+@dataclass(frozen=True)
+class ApiStubProps(Props):
+    kind = "test.api"
+
+    name: str
+
+
+class ApiStub(ResourceKind[ApiStubProps]):
     """Stands in for the API layer's REST API kind: outputs the execution ARN prefix of a fixed API id."""
 
-    kind = "test.api"
+    props = ApiStubProps
     delete_rank = 0
     # The stub's "AWS": the test accounts whose API exists.
     created: ClassVar[set[str]] = set()

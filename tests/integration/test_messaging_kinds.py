@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -29,6 +29,9 @@ from cutlass_operator.engine.identity import COMPONENT, ENVIRONMENT, KEY, MANAGE
 from cutlass_operator.engine.plan import Action
 from cutlass_operator.engine.reconcile import Outcome, reconcile
 from cutlass_operator.engine.resource import Desired, KindContext, Ref, ResourceKind
+from cutlass_operator.props.kms import KmsKeyProps
+from cutlass_operator.props.ses import IdentityProps, TemplateProps
+from cutlass_operator.props.sqs import QueueProps, RedrivePolicy
 from cutlass_operator.resources.kms import KmsKeyKind
 from cutlass_operator.resources.ses import IdentityKind, TemplateKind
 from cutlass_operator.resources.sqs import QueueKind
@@ -59,7 +62,7 @@ def ses(clients: AwsClients) -> Any:
     return clients.client("ses")
 
 
-def key_desired(workspace: Workspace) -> Desired:
+def key_desired(workspace: Workspace) -> Desired[KmsKeyProps]:
     name = workspace.resource_name("messaging-key")
     root = f"arn:aws:iam::{workspace.account_id}:root"
     policy = {
@@ -68,70 +71,69 @@ def key_desired(workspace: Workspace) -> Desired:
             {"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": root}, "Action": "kms:*", "Resource": "*"}
         ],
     }
-    properties = {
-        "description": "Cutlass messaging key",
-        "alias": "alias/cutlass-tech-messaging-dev-london",
-        "enableKeyRotation": True,
-        "policy": policy,
-        "keySpec": "SYMMETRIC_DEFAULT",
-        "keyUsage": "ENCRYPT_DECRYPT",
-    }
-    return Desired(KEY_ENTRY, "kms.key", name, properties, workspace.tags("messaging", KEY_ENTRY, name))
+    props = KmsKeyProps(
+        description="Cutlass messaging key",
+        alias="alias/cutlass-tech-messaging-dev-london",
+        enable_key_rotation=True,
+        policy=policy,
+        key_spec="SYMMETRIC_DEFAULT",
+        key_usage="ENCRYPT_DECRYPT",
+    )
+    return Desired(KEY_ENTRY, props, name, workspace.tags("messaging", KEY_ENTRY, name))
 
 
-def queue_desired(workspace: Workspace, entry: str, component: str, **changes: Any) -> Desired:
+def queue_desired(workspace: Workspace, entry: str, component: str, **changes: Any) -> Desired[QueueProps]:
     name = workspace.resource_name(component)
-    properties: dict[str, Any] = {
-        "queueName": name,
-        "kmsMasterKeyId": Ref(KEY_ENTRY, "arn"),
-        "kmsDataKeyReusePeriodSeconds": 300,
-        "visibilityTimeout": 180,
-        "messageRetentionPeriod": 1209600,
-        "receiveMessageWaitTimeSeconds": 20,
-        "redrivePolicy": None,
+    fields: dict[str, Any] = {
+        "queue_name": name,
+        "kms_master_key_id": Ref(KEY_ENTRY, "arn"),
+        "kms_data_key_reuse_period_seconds": 300,
+        "visibility_timeout": 180,
+        "message_retention_period": 1209600,
+        "receive_message_wait_time_seconds": 20,
+        "redrive_policy": None,
         **changes,
     }
-    return Desired(entry, "sqs.queue", name, properties, workspace.tags("messaging", entry, name))
+    return Desired(entry, QueueProps(**fields), name, workspace.tags("messaging", entry, name))
 
 
-def dlq_desired(workspace: Workspace, **changes: Any) -> Desired:
+def dlq_desired(workspace: Workspace, **changes: Any) -> Desired[QueueProps]:
     return queue_desired(workspace, DLQ_ENTRY, "notifications-dlq", **changes)
 
 
-def main_desired(workspace: Workspace, **changes: Any) -> Desired:
-    redrive = {"deadLetterTargetArn": Ref(DLQ_ENTRY, "arn"), "maxReceiveCount": 5}
-    return queue_desired(workspace, QUEUE_ENTRY, "notifications", **{"redrivePolicy": redrive, **changes})
+def main_desired(workspace: Workspace, **changes: Any) -> Desired[QueueProps]:
+    redrive = RedrivePolicy(Ref(DLQ_ENTRY, "arn"), 5)
+    return queue_desired(workspace, QUEUE_ENTRY, "notifications", **{"redrive_policy": redrive, **changes})
 
 
-def queue_kinds() -> dict[str, ResourceKind]:
+def queue_kinds() -> dict[str, ResourceKind[Any]]:
     return {"kms.key": KmsKeyKind(), "sqs.queue": QueueKind()}
 
 
-def queue_set(workspace: Workspace) -> list[Desired]:
+def queue_set(workspace: Workspace) -> list[Desired[Any]]:
     return [key_desired(workspace), dlq_desired(workspace), main_desired(workspace)]
 
 
-def identity_desired(entry: str, identity: str, kind: str) -> Desired:
-    return Desired(entry, "ses.identity", identity, {"identity": identity, "kind": kind}, {})
+def identity_desired(entry: str, identity: str, kind: Literal["email", "domain"]) -> Desired[IdentityProps]:
+    return Desired(entry, IdentityProps(identity=identity, identity_kind=kind), identity, {})
 
 
-def template_desired(entry: str, suffix: str, **changes: Any) -> Desired:
+def template_desired(entry: str, suffix: str) -> Desired[TemplateProps]:
     name = f"{TEMPLATE_PREFIX}{suffix}"
-    properties = {
-        "templateName": name,
-        "subject": f"Usage of {{{{name}}}} crossed {suffix}%",
-        "html": f"<p>{{{{name}}}} has used {suffix}% of its credits.</p>",
-        "text": f"{{{{name}}}} has used {suffix}% of its credits.",
-        **changes,
-    }
-    return Desired(entry, "ses.template", name, properties, {})
+    props = TemplateProps(
+        template_name=name,
+        subject=f"Usage of {{{{name}}}} crossed {suffix}%",
+        html=f"<p>{{{{name}}}} has used {suffix}% of its credits.</p>",
+        text=f"{{{{name}}}} has used {suffix}% of its credits.",
+    )
+    return Desired(entry, props, name, {})
 
 
-def ses_kinds() -> dict[str, ResourceKind]:
+def ses_kinds() -> dict[str, ResourceKind[Any]]:
     return {"ses.identity": IdentityKind(), "ses.template": TemplateKind(TEMPLATE_PREFIX, "messaging/")}
 
 
-def ses_set() -> list[Desired]:
+def ses_set() -> list[Desired[Any]]:
     return [
         identity_desired(SENDER_ENTRY, "alerts@cutlass.example.com", "email"),
         identity_desired(DOMAIN_ENTRY, "cutlass.example.com", "domain"),
@@ -140,14 +142,16 @@ def ses_set() -> list[Desired]:
     ]
 
 
-def converged(kinds: Mapping[str, ResourceKind], ctx: KindContext, desired: list[Desired], **options: Any) -> Outcome:
+def converged(
+    kinds: Mapping[str, ResourceKind[Any]], ctx: KindContext, desired: list[Desired[Any]], **options: Any
+) -> Outcome:
     outcome = reconcile(kinds, desired, ctx, **options)
     assert outcome.result is not None
     assert outcome.result.ok, {key: err.message for key, err in outcome.result.errors.items()}
     return outcome
 
 
-def assert_in_sync(kinds: Mapping[str, ResourceKind], ctx: KindContext, desired: list[Desired]) -> None:
+def assert_in_sync(kinds: Mapping[str, ResourceKind[Any]], ctx: KindContext, desired: list[Desired[Any]]) -> None:
     """Every desired entry observed (refs resolved from the observed outputs), with no difference."""
     found = {
         o.key: o for kind in kinds.values() for o in kind.observe_many(ctx, [d for d in desired if d.kind == kind.kind])
@@ -249,7 +253,7 @@ class TestQueues:
     ) -> None:
         kinds, desired = queue_kinds(), queue_set(workspace)
         converged(kinds, ctx, desired)
-        without = [desired[0], desired[1], main_desired(workspace, redrivePolicy=None, visibilityTimeout=60)]
+        without = [desired[0], desired[1], main_desired(workspace, redrive_policy=None, visibility_timeout=60)]
 
         outcome = converged(kinds, ctx, without)
 
@@ -261,7 +265,7 @@ class TestQueues:
     def test_a_renamed_queue_is_a_terminal_error(self, ctx: KindContext, workspace: Workspace) -> None:
         kinds, desired = queue_kinds(), queue_set(workspace)
         converged(kinds, ctx, desired)
-        renamed = [desired[0], desired[1], main_desired(workspace, queueName="cutlass-tech-other-dev-london")]
+        renamed = [desired[0], desired[1], main_desired(workspace, queue_name="cutlass-tech-other-dev-london")]
 
         with pytest.raises(TerminalError, match="queueName"):
             reconcile(kinds, renamed, ctx)

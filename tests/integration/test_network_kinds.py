@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -25,7 +26,9 @@ from cutlass_operator.engine.plan import Action, Change, Plan
 from cutlass_operator.engine.resource import Desired, KindContext, Observed, ResourceKind
 from cutlass_operator.layers.base import RegionInputs
 from cutlass_operator.layers.network import LAYER, NetworkLayer
+from cutlass_operator.props.ec2 import SubnetProps, VpcProps
 from cutlass_operator.resources.errors import classify
+from cutlass_operator.workflows.layers import kinds_of
 
 pytestmark = pytest.mark.integration
 
@@ -70,11 +73,9 @@ def region_inputs(workspace: Workspace, network: dict[str, Any] | None = None) -
     return RegionInputs(workspace, environment, region, settings)
 
 
-def kinds_by_name(layer: NetworkLayer) -> dict[str, ResourceKind]:
+def kinds_by_name(layer: NetworkLayer) -> dict[str, ResourceKind[Any]]:
     # The network's kinds are the same for every workspace.
-    return {
-        kind.kind: kind for kind in layer.kinds(region_inputs(Workspace("dev", "london", REGION, "111111111111", {})))
-    }
+    return kinds_of(layer, region_inputs(Workspace("dev", "london", REGION, "111111111111", {})))
 
 
 def observe(ctx: KindContext, layer: NetworkLayer, entries: Sequence[Desired]) -> dict[str, Observed]:
@@ -489,7 +490,7 @@ class TestKindsOneByOne:
         self, ctx: KindContext, layer: NetworkLayer, workspace: Workspace
     ) -> None:
         vpc = next(d for d in layer.desired(region_inputs(workspace)) if d.key == "network/vpc")
-        old = Desired("network/old-vpc", vpc.kind, "old", {"cidrBlock": "10.1.0.0/16"},
+        old = Desired("network/old-vpc", VpcProps(cidr_block="10.1.0.0/16"), "old",
                       workspace.tags("network", "network/old-vpc", "old"))  # fmt: skip
         kind = kinds_by_name(layer)["ec2.vpc"]
         kind.create(ctx, vpc)
@@ -558,10 +559,9 @@ class TestErrors:
         built: dict[str, Observed],
     ) -> None:
         subnet = next(d for d in full if d.key == "network/public-subnet/a")
-        properties = {**subnet.properties, "vpcId": built["network/vpc"].id}
-        clash = Desired(
-            "network/clash", subnet.kind, "clash", properties, workspace.tags("network", "network/clash", "clash")
-        )
+        assert isinstance(subnet.props, SubnetProps)
+        props = replace(subnet.props, vpc_id=built["network/vpc"].id)
+        clash = Desired("network/clash", props, "clash", workspace.tags("network", "network/clash", "clash"))
         with pytest.raises(TerminalError) as caught:
             kinds_by_name(layer)["ec2.subnet"].create(ctx, clash)
         assert "create ec2.subnet clash" in caught.value.message

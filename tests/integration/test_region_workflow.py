@@ -20,12 +20,13 @@ from cutlass_operator.api.environment import CutlassEnvironment
 from cutlass_operator.api.region import CutlassRegion
 from cutlass_operator.aws.calls import CallLog, is_read
 from cutlass_operator.aws.session import AwsClients
+from cutlass_operator.engine.arns import role_path
 from cutlass_operator.engine.errors import TerminalError
 from cutlass_operator.engine.plan import Action
 from cutlass_operator.engine.resource import Desired, KindContext
 from cutlass_operator.layers.network import FLOW_LOGS_PREFIX, NetworkLayer
-from cutlass_operator.resources.arns import role_path
 from cutlass_operator.workflows.environment import run_environment
+from cutlass_operator.workflows.layers import kinds_of
 from cutlass_operator.workflows.region import region_inputs, run_region
 from cutlass_operator.workflows.report import Mode, Report
 
@@ -152,7 +153,7 @@ def observed_keys(clients: AwsClients, environment: CutlassEnvironment, cregion:
     ctx = KindContext(clients, inputs.workspace.account_id, AWS_REGION, inputs.workspace.selector())
     wanted = desired(environment, cregion)
     found: Counter[str] = Counter()
-    for kind in NetworkLayer().kinds(inputs):
+    for kind in kinds_of(NetworkLayer(), inputs).values():
         found.update(o.key for o in kind.observe_many(ctx, [d for d in wanted if d.kind == kind.kind]))
     return found
 

@@ -17,7 +17,7 @@ module's docstring.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -29,6 +29,16 @@ from cutlass_operator.engine.identity import Workspace
 from cutlass_operator.engine.plan import Action
 from cutlass_operator.engine.reconcile import Outcome, reconcile
 from cutlass_operator.engine.resource import Desired, KindContext, Ref, ResourceKind
+from cutlass_operator.props.route53 import (
+    AliasTarget,
+    GeoLocation,
+    HealthCheckProps,
+    HostedZoneProps,
+    Record,
+    RecordSetGroupProps,
+    RecordsScope,
+)
+from cutlass_operator.resources.registry import kind_for
 from cutlass_operator.resources.route53 import (
     HealthCheckKind,
     HostedZoneKind,
@@ -51,83 +61,81 @@ RECORD_NAME = "api-dev.dev.example.com"
 LONDON_DOMAIN = "d-abc123.execute-api.eu-west-2.amazonaws.com"
 SYDNEY_DOMAIN = "d-def456.execute-api.ap-southeast-2.amazonaws.com"
 # API Gateway's hosted zone ids for regional endpoints in eu-west-2 and ap-southeast-2.
-LONDON = {"dnsName": LONDON_DOMAIN, "hostedZoneId": "ZHURV8PSTC4K8"}
-SYDNEY = {"dnsName": SYDNEY_DOMAIN, "hostedZoneId": "Z2RPCDW04V8134"}
-CHECKER_REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+LONDON = AliasTarget(dns_name=LONDON_DOMAIN, hosted_zone_id="ZHURV8PSTC4K8")
+SYDNEY = AliasTarget(dns_name=SYDNEY_DOMAIN, hosted_zone_id="Z2RPCDW04V8134")
+CHECKER_REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
 
 
-def kinds(*, read_status: bool = False) -> dict[str, ResourceKind]:
+def kinds(*, read_status: bool = False) -> dict[str, ResourceKind[Any]]:
     return {
         "route53.hosted_zone": HostedZoneKind(),
-        "route53.health_check": HealthCheckKind("dns/", read_status=read_status),
+        "route53.health_check": HealthCheckKind(orphan_scope="dns/", read_status=read_status),
         "route53.record_set_group": RecordSetGroupKind(),
     }
 
 
 def zone_desired(
     workspace: Workspace, *, create: bool = True, comment: str = "Cutlass dev", name: str = ZONE_NAME
-) -> Desired:
-    properties = {"name": name, "create": create, "comment": comment}
-    return Desired(ZONE, "route53.hosted_zone", name, properties, workspace.tags("dns", ZONE, ZONE_NAME))
+) -> Desired[HostedZoneProps]:
+    props = HostedZoneProps(name=name, create=create, comment=comment)
+    return Desired(ZONE, props, name, workspace.tags("dns", ZONE, ZONE_NAME))
 
 
-def check_desired(workspace: Workspace, key: str = LONDON_CHECK, fqdn: str = LONDON_DOMAIN, **changes: Any) -> Desired:
-    properties = {
-        "fqdn": fqdn,
-        "port": 443,
-        "type": "HTTPS",
-        "resourcePath": "/dev/health",
-        "requestInterval": 30,
-        "failureThreshold": 3,
-        "regions": None,
-        "measureLatency": False,
-        "enableSNI": True,
-        **changes,
-    }
+def check_desired(
+    workspace: Workspace, key: str = LONDON_CHECK, fqdn: str = LONDON_DOMAIN, **changes: Any
+) -> Desired[HealthCheckProps]:
+    props = HealthCheckProps(
+        fqdn=fqdn,
+        type="HTTPS",
+        resource_path="/dev/health",
+        request_interval=30,
+        failure_threshold=3,
+        enable_sni=True,
+        regions=None,
+    )
     name = workspace.resource_name(key.rsplit("/", maxsplit=1)[-1])
-    return Desired(key, "route53.health_check", name, properties, workspace.tags("dns", key, name))
+    return Desired(key, replace(props, **changes), name, workspace.tags("dns", key, name))
 
 
-def target(where: Mapping[str, str], check: str) -> dict[str, Any]:
-    return {"type": "A", "alias": {**where, "evaluateTargetHealth": True}, "healthCheckId": Ref(check, "id")}
+def target(set_identifier: str, where: AliasTarget, check: str, **routing: Any) -> Record:
+    return Record(set_identifier=set_identifier, type="A", alias=where, health_check_id=Ref(check, "id"), **routing)
 
 
-def geolocation() -> list[dict[str, Any]]:
+def geolocation() -> list[Record]:
     """Europe to London; Oceania and Asia to Sydney; everyone else (the default record) to London."""
     return [
-        {"setIdentifier": "cutlass-geo-europe", **target(LONDON, LONDON_CHECK), "geoLocation": {"continentCode": "EU"}},
-        {
-            "setIdentifier": "cutlass-geo-oceania",
-            **target(SYDNEY, SYDNEY_CHECK),
-            "geoLocation": {"continentCode": "OC"},
-        },
-        {"setIdentifier": "cutlass-geo-asia", **target(SYDNEY, SYDNEY_CHECK), "geoLocation": {"continentCode": "AS"}},
-        {"setIdentifier": "cutlass-geo-default", **target(LONDON, LONDON_CHECK), "geoLocation": {"countryCode": "*"}},
+        target("cutlass-geo-europe", LONDON, LONDON_CHECK, geo_location=GeoLocation(continent_code="EU")),
+        target("cutlass-geo-oceania", SYDNEY, SYDNEY_CHECK, geo_location=GeoLocation(continent_code="OC")),
+        target("cutlass-geo-asia", SYDNEY, SYDNEY_CHECK, geo_location=GeoLocation(continent_code="AS")),
+        target("cutlass-geo-default", LONDON, LONDON_CHECK, geo_location=GeoLocation(country_code="*")),
     ]
 
 
-def failover() -> list[dict[str, Any]]:
+def failover() -> list[Record]:
     return [
-        {"setIdentifier": "cutlass-failover-london", **target(LONDON, LONDON_CHECK), "failover": "PRIMARY"},
-        {"setIdentifier": "cutlass-failover-sydney", **target(SYDNEY, SYDNEY_CHECK), "failover": "SECONDARY"},
+        target("cutlass-failover-london", LONDON, LONDON_CHECK, failover="PRIMARY"),
+        target("cutlass-failover-sydney", SYDNEY, SYDNEY_CHECK, failover="SECONDARY"),
     ]
 
 
-def latency() -> list[dict[str, Any]]:
+def latency() -> list[Record]:
     return [
-        {"setIdentifier": "cutlass-latency-london", **target(LONDON, LONDON_CHECK), "region": "eu-west-2"},
-        {"setIdentifier": "cutlass-latency-sydney", **target(SYDNEY, SYDNEY_CHECK), "region": "ap-southeast-2"},
+        target("cutlass-latency-london", LONDON, LONDON_CHECK, region="eu-west-2"),
+        target("cutlass-latency-sydney", SYDNEY, SYDNEY_CHECK, region="ap-southeast-2"),
     ]
 
 
-def records_desired(records: list[dict[str, Any]], zone: Any = None) -> Desired:
-    properties: dict[str, Any] = {"hostedZoneId": zone or Ref(ZONE, "id"), "name": RECORD_NAME, "records": records}
-    if zone is None:
-        properties["zoneName"] = ZONE_NAME
-    return Desired(RECORDS, "route53.record_set_group", RECORD_NAME, properties, {})
+def records_desired(records: list[Record], zone: str | None = None) -> Desired[RecordSetGroupProps]:
+    props = RecordSetGroupProps(
+        hosted_zone_id=zone or Ref(ZONE, "id"),
+        name=RECORD_NAME,
+        records=tuple(records),
+        zone_name=ZONE_NAME if zone is None else None,
+    )
+    return Desired(RECORDS, props, RECORD_NAME, {})
 
 
-def dns_stack(workspace: Workspace, records: list[dict[str, Any]], **london: Any) -> list[Desired]:
+def dns_stack(workspace: Workspace, records: list[Record], **london: Any) -> list[Desired[Any]]:
     return [
         zone_desired(workspace),
         check_desired(workspace, LONDON_CHECK, LONDON_DOMAIN, **london),
@@ -136,14 +144,14 @@ def dns_stack(workspace: Workspace, records: list[dict[str, Any]], **london: Any
     ]
 
 
-def converged(ctx: KindContext, desired: list[Desired], *, read_status: bool = False, **options: Any) -> Outcome:
+def converged(ctx: KindContext, desired: list[Desired[Any]], *, read_status: bool = False, **options: Any) -> Outcome:
     outcome = reconcile(kinds(read_status=read_status), desired, ctx, **options)
     assert outcome.result is not None
     assert outcome.result.ok, {key: err.message for key, err in outcome.result.errors.items()}
     return outcome
 
 
-def failed(ctx: KindContext, desired: list[Desired], **options: Any) -> Outcome:
+def failed(ctx: KindContext, desired: list[Desired[Any]], **options: Any) -> Outcome:
     outcome = reconcile(kinds(), desired, ctx, **options)
     assert outcome.result is not None
     assert not outcome.result.ok
@@ -402,19 +410,19 @@ class TestHealthCheck:
         [check_id] = checks(r53)
         calls.reset()
 
-        outcome = converged(ctx, [check_desired(workspace, failureThreshold=5, regions=CHECKER_REGIONS)])
+        outcome = converged(ctx, [check_desired(workspace, failure_threshold=5, regions=CHECKER_REGIONS)])
 
         assert diff_paths(outcome, LONDON_CHECK) == {"failureThreshold", "regions"}
         assert calls.mutating() == {"route53:UpdateHealthCheck": 1}
         config = checks(r53)[check_id]["HealthCheckConfig"]
         assert (config["FailureThreshold"], sorted(config["Regions"])) == (5, sorted(CHECKER_REGIONS))
 
-        outcome = converged(ctx, [check_desired(workspace, failureThreshold=2, regions=CHECKER_REGIONS)])
+        outcome = converged(ctx, [check_desired(workspace, failure_threshold=2, regions=CHECKER_REGIONS)])
 
         assert diff_paths(outcome, LONDON_CHECK) == {"failureThreshold"}
         config = checks(r53)[check_id]["HealthCheckConfig"]
         assert (config["FailureThreshold"], sorted(config["Regions"])) == (2, sorted(CHECKER_REGIONS))
-        assert converged(ctx, [check_desired(workspace, failureThreshold=2, regions=CHECKER_REGIONS)]).plan.empty
+        assert converged(ctx, [check_desired(workspace, failure_threshold=2, regions=CHECKER_REGIONS)]).plan.empty
 
     def test_a_new_interval_makes_a_new_check_and_the_old_one_is_deleted(
         self, ctx: KindContext, workspace: Workspace, r53: Any, calls: CallLog
@@ -423,7 +431,7 @@ class TestHealthCheck:
         [old_id] = checks(r53)
         calls.reset()
 
-        outcome = converged(ctx, [check_desired(workspace, requestInterval=10)])
+        outcome = converged(ctx, [check_desired(workspace, request_interval=10)])
 
         assert actions(outcome) == {LONDON_CHECK: Action.CREATE, f"{LONDON_CHECK} (replaced {old_id})": Action.DELETE}
         assert calls.mutating() == {
@@ -435,7 +443,7 @@ class TestHealthCheck:
         assert new_id != old_id
         assert check["HealthCheckConfig"]["RequestInterval"] == 10
         assert check_tags(r53, new_id)["cutlass.tech/key"] == LONDON_CHECK
-        assert converged(ctx, [check_desired(workspace, requestInterval=10)]).plan.empty
+        assert converged(ctx, [check_desired(workspace, request_interval=10)]).plan.empty
 
     def test_a_check_left_untagged_by_a_crashed_create_is_claimed(
         self, ctx: KindContext, workspace: Workspace, r53: Any, calls: CallLog
@@ -600,8 +608,8 @@ class TestRecordSetGroup:
     ) -> None:
         scanning = {
             **kinds(),
-            "route53.record_set_group": RecordSetGroupKind(
-                owner="cutlass-geo-", zones={ZONE_NAME: ZONE}, orphan_scope="dns/"
+            "route53.record_set_group": kind_for(
+                RecordsScope(RecordSetGroupProps, name_prefix="cutlass-geo-", zones={ZONE_NAME: ZONE}), "dns/"
             ),
         }
         first = reconcile(scanning, dns_stack(workspace, geolocation()), ctx)
@@ -642,7 +650,7 @@ class TestRecordSetGroup:
         zone_id, old = outputs(first, ZONE)["id"], outputs(first, LONDON_CHECK)["id"]
         calls.reset()
 
-        outcome = converged(ctx, dns_stack(workspace, failover(), requestInterval=10))
+        outcome = converged(ctx, dns_stack(workspace, failover(), request_interval=10))
 
         assert actions(outcome)[LONDON_CHECK] == Action.CREATE
         assert actions(outcome)[RECORDS] == Action.UPDATE
@@ -651,15 +659,13 @@ class TestRecordSetGroup:
         new = outputs(outcome, LONDON_CHECK)["id"]
         assert routing(r53, zone_id)["cutlass-failover-london"][2] == new
         assert old not in checks(r53)
-        assert converged(ctx, dns_stack(workspace, failover(), requestInterval=10)).plan.empty
+        assert converged(ctx, dns_stack(workspace, failover(), request_interval=10)).plan.empty
 
     def test_a_literal_zone_id_needs_no_zone_lookup(
         self, ctx: KindContext, workspace: Workspace, r53: Any, calls: CallLog
     ) -> None:
         zone_id = by_hand_zone(r53, "made-by-the-dns-team")
-        records = [
-            {"setIdentifier": "cutlass-only", "type": "A", "alias": dict(LONDON), "region": "eu-west-2"},
-        ]
+        records = [Record(set_identifier="cutlass-only", type="A", alias=LONDON, region="eu-west-2")]
         converged(ctx, [records_desired(records, zone=f"/hostedzone/{zone_id}")])
         assert list(routing(r53, zone_id)) == ["cutlass-only"]
         calls.reset()
@@ -671,8 +677,7 @@ class TestRecordSetGroup:
         self, ctx: KindContext, workspace: Workspace
     ) -> None:
         desired = records_desired(latency())
-        properties = {k: v for k, v in desired.properties.items() if k != "zoneName"}
-        stack = [*dns_stack(workspace, latency())[:3], Desired(RECORDS, desired.kind, desired.name, properties, {})]
+        stack = [*dns_stack(workspace, latency())[:3], replace(desired, props=replace(desired.props, zone_name=None))]
 
         with pytest.raises(ValueError, match="zoneName"):
             reconcile(kinds(), stack, ctx)

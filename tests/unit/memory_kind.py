@@ -5,17 +5,28 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from cutlass_operator.engine.errors import TerminalError
-from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind
+from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, Props, ResourceKind
+
+
+@dataclass(frozen=True)
+class MemoryProps(Props):
+    """Any properties at all: the engine's tests shape them freely."""
+
+    kind = "memory.thing"
+    values: Mapping[str, Any]
+
+    def properties(self) -> dict[str, Any]:
+        return dict(self.values)
 
 
 @dataclass
-class MemoryKind(ResourceKind):
-    kind: ClassVar[str] = "memory.thing"
+class MemoryKind(ResourceKind[MemoryProps]):
+    props: ClassVar[type[Props]] = MemoryProps
     delete_rank: ClassVar[int] = 0
     immutable: ClassVar[frozenset[str]] = frozenset({"fixed"})
 

@@ -13,13 +13,14 @@ from cutlass_operator.engine.plan import Action, Change
 from cutlass_operator.engine.resource import Desired, FieldDiff, Observed
 from cutlass_operator.handlers.control import worth_reconciling
 from cutlass_operator.workflows.changes import ChangeRequest, decide
+from tests.unit.memory_kind import MemoryProps
 
 TAGS = {"cutlass.tech/key": "x"}
 
 
 def create(key: str, **properties: object) -> Change:
-    want = Desired(key, "sqs.queue", key, properties, TAGS)
-    return Change(Action.CREATE, key, "sqs.queue", key, desired=want)
+    want = Desired(key, MemoryProps(properties), key, TAGS)
+    return Change(Action.CREATE, key, want.kind, key, desired=want)
 
 
 def update(key: str, path: str, old: object, new: object) -> Change:

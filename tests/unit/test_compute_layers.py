@@ -19,7 +19,7 @@ from cutlass_operator.layers.base import RegionInputs
 from cutlass_operator.layers.compute import FUNCTIONS, ComputeLayer, function_prefix
 from cutlass_operator.layers.messaging import VISIBILITY_TIMEOUT, MessagingLayer
 from cutlass_operator.layers.packages import FIXED_TIME, build_package
-from cutlass_operator.resources.dynamodb_status import TableFacts
+from cutlass_operator.props.dynamodb import TableFacts
 
 ACCOUNT = "111111111111"
 KEY_ARN = f"arn:aws:kms:eu-west-2:{ACCOUNT}:key/london"

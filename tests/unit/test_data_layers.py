@@ -10,14 +10,14 @@ import pytest
 
 from cutlass_operator.api.environment import CutlassEnvironmentSpec, resolve_settings
 from cutlass_operator.api.region import CutlassRegionSpec
-from cutlass_operator.aws.lease import LEASE_TABLE
-from cutlass_operator.engine.identity import COMPONENT, GLOBAL, KEY, MANAGED_BY, WORKSPACE, Workspace
+from cutlass_operator.engine.identity import COMPONENT, GLOBAL, KEY, LEASE_TABLE, MANAGED_BY, WORKSPACE, Workspace
 from cutlass_operator.engine.resource import Desired, Observed
 from cutlass_operator.layers.artifacts import NONCURRENT_VERSION_DAYS, artifact_bucket_name
 from cutlass_operator.layers.base import EnvironmentInputs, RegionInputs
 from cutlass_operator.layers.bootstrap import BootstrapLayer
 from cutlass_operator.layers.data import USE_ACTIONS, DataLayer, application_role_path, key_alias
 from cutlass_operator.layers.tables import STREAM, TablesLayer, table_names
+from cutlass_operator.workflows.layers import kinds_of
 
 ACCOUNT = "111111111111"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/cutlass-operator"
@@ -70,7 +70,7 @@ def environment_inputs(
     return EnvironmentInputs(workspace, env, region_keys)
 
 
-def by_key(entries: list[Desired]) -> dict[str, Desired]:
+def by_key(entries: list[Desired[Any]]) -> dict[str, Desired[Any]]:
     return {d.key: d for d in entries}
 
 
@@ -164,7 +164,7 @@ class TestDataLayer:
 # -- the global tables -------------------------------------------------------------------------------
 
 
-def tables(**options: Any) -> dict[str, Desired]:
+def tables(**options: Any) -> dict[str, Desired[Any]]:
     return by_key(TablesLayer().desired(environment_inputs(**options)))
 
 
@@ -333,21 +333,21 @@ class TestTablesLayer:
         }
 
     def test_the_table_kind_owns_only_the_cutlass_tech_family_and_the_layers_keys(self) -> None:
-        (kind,) = TablesLayer().kinds(environment_inputs())
+        (kind,) = kinds_of(TablesLayer(), environment_inputs()).values()
 
-        assert kind.name_prefix == "cutlass-tech-"  # type: ignore[attr-defined]
-        assert kind.key_prefix == "tables/"  # type: ignore[attr-defined]
+        assert kind.name_prefix == "cutlass-tech-"
+        assert kind.orphan_scope == "tables/"
         assert TablesLayer().holds_data is True
 
 
 # -- the account bootstrap and the regions' artifact buckets ----------------------------------------
 
 
-def bootstrap(environment: CutlassEnvironmentSpec | None = None) -> dict[str, Desired]:
+def bootstrap(environment: CutlassEnvironmentSpec | None = None) -> dict[str, Desired[Any]]:
     return by_key(BootstrapLayer().desired(environment_inputs(environment)))
 
 
-def artifacts(name: str = "london", aws_region: str = "eu-west-2") -> Desired:
+def artifacts(name: str = "london", aws_region: str = "eu-west-2") -> Desired[Any]:
     return by_key(DataLayer().desired(region_inputs(name, aws_region)))["data/artifacts"]
 
 

@@ -24,6 +24,7 @@ from cutlass_operator.layers.base import ApiEndpoint, EnvironmentInputs, RegionR
 from cutlass_operator.layers.dns import DnsLayer, api_endpoint, routed_regions, routing_records
 from cutlass_operator.workflows.dns_status import dns_status, targets_digest
 from cutlass_operator.workflows.environment import apply_environment_report
+from cutlass_operator.workflows.layers import kinds_of
 from cutlass_operator.workflows.report import LayerReport, Mode, Report
 
 ACCOUNT = "111111111111"
@@ -91,7 +92,7 @@ def environment_inputs(environment: CutlassEnvironmentSpec, regions: Sequence[Re
     return EnvironmentInputs(workspace, environment, keys, tuple(regions))
 
 
-def desired(environment: CutlassEnvironmentSpec, regions: Sequence[RegionRef] = ()) -> dict[str, Desired]:
+def desired(environment: CutlassEnvironmentSpec, regions: Sequence[RegionRef] = ()) -> dict[str, Desired[Any]]:
     entries = DnsLayer().desired(environment_inputs(environment, regions))
     found = {d.key: d for d in entries}
     assert len(found) == len(entries), "two entries share a key"
@@ -174,8 +175,8 @@ class TestZone:
         assert (DnsLayer.name, DnsLayer.condition) == ("dns", "DnsReady")
 
     def test_its_kinds_are_the_route53_ones(self) -> None:
-        kinds = DnsLayer().kinds(environment_inputs(with_domain()))
-        assert sorted(k.kind for k in kinds) == [
+        kinds = kinds_of(DnsLayer(), environment_inputs(with_domain()))
+        assert sorted(k.kind for k in kinds.values()) == [
             "route53.health_check",
             "route53.hosted_zone",
             "route53.record_set_group",
@@ -366,7 +367,7 @@ class TestFailover:
 
     def test_routing_records_takes_the_regions_as_given(self) -> None:
         domain = Domain.model_validate({"zoneName": ZONE_NAME, "routing": {"policy": "failover"}})
-        found = routing_records(domain, [SYDNEY, LONDON], "cutlass-dev/")
+        found = [r.properties() for r in routing_records(domain, [SYDNEY, LONDON], "cutlass-dev/")]
         assert [r["failover"] for r in found] == ["PRIMARY", "SECONDARY"]
         assert points_at(found[0], SYDNEY)
 

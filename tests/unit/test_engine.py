@@ -10,13 +10,13 @@ from cutlass_operator.engine.errors import TerminalError
 from cutlass_operator.engine.plan import Action, build_plan
 from cutlass_operator.engine.reconcile import reconcile
 from cutlass_operator.engine.resource import Desired, KindContext, Observed, Ref
-from tests.unit.memory_kind import MemoryKind
+from tests.unit.memory_kind import MemoryKind, MemoryProps
 
 CTX = KindContext(clients=None, account_id="111111111111", region="eu-west-2", selector={})  # type: ignore[arg-type]
 
 
 def desired(key: str, **props: object) -> Desired:
-    return Desired(key, MemoryKind.kind, f"name-{key}", props, {"cutlass.tech/key": key})
+    return Desired(key, MemoryProps(props), f"name-{key}", {"cutlass.tech/key": key})
 
 
 def graph() -> list[Desired]:
@@ -184,7 +184,7 @@ def test_a_kind_that_cannot_retain_fails_terminally_rather_than_deleting() -> No
 
 def test_a_resource_can_override_the_deletion_policy_of_its_layer() -> None:
     kind = RetainingKind()
-    wanted = [desired("data", x=1), Desired("scratch", kind.kind, "name-scratch", {}, {}, retain=False)]
+    wanted = [desired("data", x=1), Desired("scratch", MemoryProps({}), "name-scratch", {}, retain=False)]
     reconcile({kind.kind: kind}, wanted, CTX)
     outcome = reconcile({kind.kind: kind}, wanted, CTX, destroy=True, retain=True)
     assert {c.key: c.action for c in outcome.plan.pending} == {"data": Action.RETAIN, "scratch": Action.DELETE}

@@ -14,6 +14,7 @@ from cutlass_operator.engine.identity import COMPONENT, KEY, MANAGED_BY, WORKSPA
 from cutlass_operator.engine.resource import Desired, Observed, Ref, iter_refs
 from cutlass_operator.layers.base import RegionInputs
 from cutlass_operator.layers.network import NetworkLayer
+from cutlass_operator.workflows.layers import kinds_of
 
 SEED_NETWORK = {
     "vpcCidr": "10.0.0.0/16",
@@ -180,7 +181,7 @@ class TestGraph:
             network={"natGateways": "PerAZ", "vpcEndpoints": {"interface": ["kms"]}},
             settings={"enhancedSecurity": True},
         )
-        kinds = {kind.kind for kind in layer.kinds(given)}
+        kinds = set(kinds_of(layer, given))
         entries = layer.desired(given)
         assert {d.kind for d in entries} <= kinds
 

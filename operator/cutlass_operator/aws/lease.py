@@ -30,8 +30,8 @@ from botocore.exceptions import ClientError
 
 from cutlass_operator.aws.session import AwsClients
 from cutlass_operator.engine.errors import RetryableError
+from cutlass_operator.engine.identity import LEASE_TABLE
 
-LEASE_TABLE = "cutlass-tech-operator-leases"
 LEASE_SECONDS = 60.0
 # A released lease's expiry: long past, so anyone may take it, and TTL sweeps it.
 RELEASED = "0"

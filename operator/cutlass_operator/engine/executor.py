@@ -57,7 +57,7 @@ class ApplyResult:
 
 def apply_plan(
     plan: Plan,
-    kinds: Mapping[str, ResourceKind],
+    kinds: Mapping[str, ResourceKind[Any]],
     ctx: KindContext,
     *,
     max_workers: int = CONCURRENT_CALLS,
@@ -74,7 +74,7 @@ def apply_plan(
 @dataclass
 class _Run:
     plan: Plan
-    kinds: Mapping[str, ResourceKind]
+    kinds: Mapping[str, ResourceKind[Any]]
     ctx: KindContext
     pool: ThreadPoolExecutor
     progress: Progress | None
@@ -129,7 +129,7 @@ class _Run:
     def _write(self, change: Change) -> Observed:
         assert change.desired is not None
         kind = self.kinds[change.kind]
-        desired: Desired = change.desired.resolved({key: obs.outputs for key, obs in self.result.observed.items()})
+        desired: Desired[Any] = change.desired.resolved({key: obs.outputs for key, obs in self.result.observed.items()})
         current = change.observed if change.action == Action.UPDATE else None
         replaced = change.observed if change.action == Action.REPLACE else None
         for attempt in _attempts():
@@ -165,12 +165,14 @@ class _Run:
             except RetryableError as exc:
                 _give_up_unless_transient(exc, attempt)
 
-    def _observe(self, kind: ResourceKind, desired: Desired, replaced: Observed | None = None) -> Observed | None:
+    def _observe(
+        self, kind: ResourceKind[Any], desired: Desired[Any], replaced: Observed | None = None
+    ) -> Observed | None:
         """The resource as observe finds it now; for a replacement, the new copy, never the old one."""
         found = kind.observe_many(self.ctx, [desired])
         return next((o for o in found if o.key == desired.key and (replaced is None or o.id != replaced.id)), None)
 
-    def _observe_key(self, kind: ResourceKind, observed: Observed) -> Observed | None:
+    def _observe_key(self, kind: ResourceKind[Any], observed: Observed) -> Observed | None:
         """The resource again, as observe finds it: by its desired entry if it has one, else among orphans."""
         desired = next((c.desired for c in self.plan.changes if c.key == observed.key and c.desired), None)
         found = kind.observe_many(self.ctx, [desired] if desired else [])

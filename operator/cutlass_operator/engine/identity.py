@@ -17,6 +17,8 @@ KEY = "cutlass.tech/key"
 RETAINED = "cutlass.tech/retained"
 OPERATOR = "cutlass-operator"
 PREFIX = "cutlass-tech"
+# One per account and region: the bootstrap layer makes it, every writer leases workspaces in it.
+LEASE_TABLE = f"{PREFIX}-operator-leases"
 
 
 # The tags that make observe find a resource: retaining a resource removes exactly these.

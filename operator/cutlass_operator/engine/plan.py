@@ -42,7 +42,7 @@ class Change:
     key: str
     kind: str
     name: str
-    desired: Desired | None = None
+    desired: Desired[Any] | None = None
     observed: Observed | None = None
     diff: tuple[FieldDiff, ...] = ()
     why: str = ""
@@ -93,9 +93,9 @@ class Plan:
 
 
 def build_plan(
-    desired: Sequence[Desired],
+    desired: Sequence[Desired[Any]],
     observed: Sequence[Observed],
-    kinds: Mapping[str, ResourceKind],
+    kinds: Mapping[str, ResourceKind[Any]],
     *,
     destroy: bool = False,
     retain: bool = False,
@@ -144,7 +144,7 @@ def _following_replacements(changes: list[Change]) -> list[Change]:
     ]
 
 
-def _fit(obs: Observed, want: Desired | None, kinds: Mapping[str, ResourceKind]) -> int:
+def _fit(obs: Observed, want: Desired[Any] | None, kinds: Mapping[str, ResourceKind[Any]]) -> int:
     """Of two resources under one key (a crash between a replacement's create and the old one's
     deletion), the one AWS need not replace is kept: 0 for it, 1 for one differing in what cannot
     change in place. Sorting is stable, so otherwise observe's own order decides, as before."""
@@ -165,7 +165,9 @@ def _remove(action: Action, obs: Observed, why: str, name: str | None = None) ->
     return Change(action, obs.key, obs.kind, name or obs.tags.get("Name", obs.id), observed=obs, why=why)
 
 
-def _compare(want: Desired, current: Observed, kind: ResourceKind, outputs: Mapping[str, Mapping[str, Any]]) -> Change:
+def _compare(
+    want: Desired[Any], current: Observed, kind: ResourceKind[Any], outputs: Mapping[str, Mapping[str, Any]]
+) -> Change:
     diff = tuple(kind.compare(want.resolved(outputs), current))
     frozen = [d for d in diff if d.path in kind.immutable]
     if frozen and all(d.path in kind.replaceable for d in frozen):
@@ -189,7 +191,7 @@ def _compare(want: Desired, current: Observed, kind: ResourceKind, outputs: Mapp
     )
 
 
-def _check_graph(desired: Sequence[Desired], kinds: Mapping[str, ResourceKind]) -> None:
+def _check_graph(desired: Sequence[Desired[Any]], kinds: Mapping[str, ResourceKind[Any]]) -> None:
     """A layer bug, not a user error: fail loudly on unknown kinds, dangling or cyclic dependencies."""
     keys = {d.key for d in desired}
     if len(keys) != len(desired):
@@ -203,9 +205,9 @@ def _check_graph(desired: Sequence[Desired], kinds: Mapping[str, ResourceKind]) 
     topological_order(desired)
 
 
-def topological_order(desired: Sequence[Desired]) -> list[Desired]:
+def topological_order(desired: Sequence[Desired[Any]]) -> list[Desired[Any]]:
     by_key = {d.key: d for d in desired}
-    order: list[Desired] = []
+    order: list[Desired[Any]] = []
     state: dict[str, int] = {}
 
     def visit(key: str, path: tuple[str, ...]) -> None:

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from cutlass_operator.engine.executor import CONCURRENT_CALLS, ApplyResult, Progress, apply_plan
 from cutlass_operator.engine.plan import Plan, build_plan
@@ -19,10 +20,13 @@ class Outcome:
 
 
 def observe(
-    kinds: Mapping[str, ResourceKind], desired: Sequence[Desired], ctx: KindContext, max_workers: int = CONCURRENT_CALLS
+    kinds: Mapping[str, ResourceKind[Any]],
+    desired: Sequence[Desired[Any]],
+    ctx: KindContext,
+    max_workers: int = CONCURRENT_CALLS,
 ) -> list[Observed]:
     """Ask every kind once for all of its resources; kinds are independent, so ask concurrently."""
-    by_kind: dict[str, list[Desired]] = defaultdict(list)
+    by_kind: dict[str, list[Desired[Any]]] = defaultdict(list)
     for want in desired:
         by_kind[want.kind].append(want)
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="cutlass-observe") as pool:
@@ -31,8 +35,8 @@ def observe(
 
 
 def reconcile(
-    kinds: Mapping[str, ResourceKind],
-    desired: Sequence[Desired],
+    kinds: Mapping[str, ResourceKind[Any]],
+    desired: Sequence[Desired[Any]],
     ctx: KindContext,
     *,
     scope: str = "",

@@ -2,8 +2,8 @@
 
 A kind observes all of its resources in a workspace at once (`observe_many`, one list or
 describe call with a tag filter where the API has one), creates, updates and deletes one.
-The engine owns diffing and ordering, so a kind only maps AWS's shapes to and from the flat
-property dictionaries that layers declare.
+The engine owns diffing and ordering, so a kind only maps AWS's shapes to and from its typed
+`Props`, which layers build and the engine compares in their flat form (`Props.properties`).
 
 Identity lives in AWS, never in memory: every resource carries the `cutlass.tech/key` tag
 naming its desired entry, so a reconcile that crashed after a create finds the resource again.
@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Protocol
+from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 from cutlass_operator.engine.errors import TerminalError
 
@@ -33,14 +34,69 @@ class Ref:
         return f"(known after {self.key} is created){self.suffix}"
 
 
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
 @dataclass(frozen=True)
-class Desired:
-    """One resource as the spec wants it. `properties` may hold `Ref`s anywhere inside."""
+class Struct:
+    """A typed value of a kind's properties (a queue's redrive policy), frozen. Its flat form names
+    each field in camelCase, or as its `metadata["name"]` says where AWS spells it otherwise; a
+    field with `metadata["compared"] = False` (a package's body) is for the kind alone."""
+
+    def properties(self) -> dict[str, Any]:
+        return {
+            f.metadata.get("name", camel(f.name)): flat(getattr(self, f.name))
+            for f in fields(self)
+            if f.metadata.get("compared", True) and not (f.metadata.get("omit_none") and getattr(self, f.name) is None)
+        }
+
+
+def unmanaged_when_none(**metadata: Any) -> Any:
+    """A field left out of the flat form while None: the kind leaves that setting as AWS has it."""
+    return field(default=None, metadata={"omit_none": True, **metadata})
+
+
+@dataclass(frozen=True)
+class Props(Struct):
+    """What a layer asks of one resource of a kind: each kind declares its own, named `<Thing>Props`."""
+
+    kind: ClassVar[str]
+
+
+def flat(value: Any) -> Any:
+    """Plain dictionaries and lists for the engine's diffs, plans and digests; `Ref`s stay."""
+    if isinstance(value, Struct):
+        return value.properties()
+    if isinstance(value, Mapping):
+        return {k: flat(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [flat(v) for v in value]
+    return value
+
+
+P = TypeVar("P", bound=Props)
+P_co = TypeVar("P_co", bound=Props, covariant=True)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A kind a layer manages, and the name prefix that finds its resources where AWS cannot list
+    them by tags (alarms, templates, functions): the engine observes every kind a layer names here,
+    wanted or not, so one the spec no longer wants is deleted as an orphan."""
+
+    props: type[Props]
+    name_prefix: str = ""
+
+
+@dataclass(frozen=True)
+class Desired(Generic[P_co]):
+    """One resource as the spec wants it. `props` may hold `Ref`s anywhere inside."""
 
     key: str
-    kind: str
+    props: P_co
     name: str
-    properties: Mapping[str, Any]
     tags: Mapping[str, str]
     depends_on: frozenset[str] = frozenset()
     # Overrides the layer's deletion policy for this resource (None: follow it): the API layer's
@@ -49,12 +105,21 @@ class Desired:
     # The spec fields a property comes from, where a refusal must name what the user edits.
     origins: Mapping[str, str] = field(default_factory=dict)
 
+    @property
+    def kind(self) -> str:
+        return self.props.kind
+
+    @cached_property
+    def properties(self) -> Mapping[str, Any]:
+        """The flat form the engine compares with `Observed.properties`."""
+        return self.props.properties()
+
     def dependencies(self) -> frozenset[str]:
         return self.depends_on | {ref.key for ref in iter_refs(self.properties)}
 
-    def resolved(self, outputs: Mapping[str, Mapping[str, Any]]) -> Desired:
+    def resolved(self, outputs: Mapping[str, Mapping[str, Any]]) -> Desired[P_co]:
         """This entry with every `Ref` whose target has outputs replaced by the value."""
-        return replace(self, properties=resolve_refs(self.properties, outputs))
+        return replace(self, props=resolve_refs(self.props, outputs))
 
 
 @dataclass
@@ -99,8 +164,9 @@ class KindContext:
     selector: Mapping[str, str]
 
 
-class ResourceKind(ABC):
-    kind: ClassVar[str]
+class ResourceKind(ABC, Generic[P]):
+    props: ClassVar[type[Props]]
+    kind: ClassVar[str]  # the `props` type's
     # Deletion goes from the highest rank down: dependants before what they depend on.
     delete_rank: ClassVar[int]
     # Properties AWS cannot change in place; a change to one is a terminal error, unless the kind
@@ -111,16 +177,32 @@ class ResourceKind(ABC):
     immutable: ClassVar[frozenset[str]] = frozenset()
     replaceable: ClassVar[frozenset[str]] = frozenset()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "props" in cls.__dict__:
+            cls.kind = cls.props.kind
+
+    def __init__(self, name_prefix: str = "", orphan_scope: str = "") -> None:
+        """`name_prefix` finds the layer's resources where tags cannot; `orphan_scope` (the layer's
+        key prefix) names those found that no entry wants."""
+        self.name_prefix = name_prefix
+        self.orphan_scope = orphan_scope
+
+    @classmethod
+    def scoped(cls, scope: Scope, orphan_scope: str) -> Self:
+        """The kind as a layer's `Scope` asks for it."""
+        return cls(scope.name_prefix, orphan_scope)
+
     @abstractmethod
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[P]]) -> list[Observed]:
         """Every managed resource of this kind in the workspace: the desired ones and orphans."""
 
     @abstractmethod
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[P]) -> Observed:
         """Create with identity tags in the same call where the API allows; return the new state."""
 
     @abstractmethod
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(self, ctx: KindContext, desired: Desired[P], observed: Observed, diff: list[FieldDiff]) -> Observed:
         """Bring the resource to the desired state in place."""
 
     @abstractmethod
@@ -137,7 +219,7 @@ class ResourceKind(ABC):
         callers (a table's replica): change control gates it like a deletion."""
         return False
 
-    def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
+    def compare(self, desired: Desired[P], observed: Observed) -> list[FieldDiff]:
         """Fields whose observed value differs from the desired one; kinds may normalise first."""
         diffs = [
             FieldDiff(name, observed.properties.get(name), want)
@@ -180,8 +262,12 @@ def resolve_refs(value: Any, outputs: Mapping[str, Mapping[str, Any]]) -> Any:
         if target is None or value.output not in target:
             return value
         return f"{target[value.output]}{value.suffix}" if value.suffix else target[value.output]
+    if isinstance(value, Struct):
+        return replace(value, **{f.name: resolve_refs(getattr(value, f.name), outputs) for f in fields(value)})
     if isinstance(value, Mapping):
         return {k: resolve_refs(v, outputs) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, tuple):
+        return tuple(resolve_refs(v, outputs) for v in value)
+    if isinstance(value, list):
         return [resolve_refs(v, outputs) for v in value]
     return value

@@ -30,11 +30,37 @@ from typing import Any
 
 from cutlass_operator.api.environment import DeletionPolicy
 from cutlass_operator.api.gateway import DEFAULT_STAGE_THROTTLING
+from cutlass_operator.engine.arns import partition
 from cutlass_operator.engine.errors import TerminalError
-from cutlass_operator.engine.resource import Desired, Observed, Ref, ResourceKind
+from cutlass_operator.engine.resource import Desired, Observed, Props, Ref, Scope
 from cutlass_operator.layers.base import RegionInputs
 from cutlass_operator.layers.compute import function_prefix
-from cutlass_operator.resources.arns import partition
+from cutlass_operator.props.apigateway import (
+    ApiKeyProps,
+    ApiRoute,
+    ApiStage,
+    Authorizer,
+    BasePathMapping,
+    DomainNameProps,
+    HttpMethod,
+    Quota,
+    RestApiProps,
+    StageProps,
+    Throttle,
+    UsagePlanProps,
+)
+from cutlass_operator.props.cognito import (
+    AuthFlow,
+    OAuthFlow,
+    PasswordPolicy,
+    ResourceServerProps,
+    ResourceServerScope,
+    UserPoolClientProps,
+    UserPoolDomainProps,
+    UserPoolProps,
+)
+from cutlass_operator.props.lambda_ import PermissionProps, statement_id
+from cutlass_operator.props.logs import LogGroupProps
 
 LAYER = "api"
 POOL = f"{LAYER}/user-pool"
@@ -77,7 +103,7 @@ ACCESS_LOG_FORMAT = json.dumps(
 
 @dataclass(frozen=True)
 class Route:
-    method: str
+    method: HttpMethod
     path: str
     function: str  # as the compute layer names it, e.g. usage-check
     scopes: tuple[str, ...]  # empty: no authorizer
@@ -111,166 +137,142 @@ class ApiLayer:
     def __init__(self, routes: Sequence[Route] = ROUTES) -> None:
         self.routes = tuple(routes)  # the application's routes; tests add one to watch it deploy
 
-    def kinds(self, inputs: RegionInputs) -> Sequence[ResourceKind]:
-        from cutlass_operator.resources.apigateway import StageKind
-        from cutlass_operator.resources.apigateway_api import RestApiKind
-        from cutlass_operator.resources.apigateway_domains import DomainNameKind
-        from cutlass_operator.resources.apigateway_plans import ApiKeyKind, UsagePlanKind
-        from cutlass_operator.resources.cognito import (
-            ResourceServerKind,
-            UserPoolClientKind,
-            UserPoolDomainKind,
-            UserPoolKind,
-        )
-        from cutlass_operator.resources.lambda_permissions import PermissionKind
-        from cutlass_operator.resources.logs import LogGroupKind
-
-        scope, pools = f"{LAYER}/", inputs.workspace.resource_name("users")
+    def kinds(self, inputs: RegionInputs) -> Sequence[Scope]:
+        pools = inputs.workspace.resource_name("users")
         return [
-            UserPoolKind(pools),
-            ResourceServerKind(scope, pool_prefix=pools),
-            UserPoolClientKind(scope, pool_prefix=pools),
-            UserPoolDomainKind(),
-            LogGroupKind("/aws/apigateway/cutlass-tech-"),
-            RestApiKind(inputs.workspace.resource_name("api")),
-            StageKind(),
-            PermissionKind(function_prefix(inputs), scope),
-            UsagePlanKind(_prefix(inputs, "plan")),
-            ApiKeyKind(_prefix(inputs, "key")),
-            DomainNameKind(),
+            Scope(UserPoolProps, name_prefix=pools),
+            Scope(ResourceServerProps, name_prefix=pools),
+            Scope(UserPoolClientProps, name_prefix=pools),
+            Scope(UserPoolDomainProps),
+            Scope(LogGroupProps, name_prefix="/aws/apigateway/cutlass-tech-"),
+            Scope(RestApiProps, name_prefix=inputs.workspace.resource_name("api")),
+            Scope(StageProps),
+            Scope(PermissionProps, name_prefix=function_prefix(inputs)),
+            Scope(UsagePlanProps, name_prefix=_prefix(inputs, "plan")),
+            Scope(ApiKeyProps, name_prefix=_prefix(inputs, "key")),
+            Scope(DomainNameProps),
         ]
 
-    def desired(self, inputs: RegionInputs) -> list[Desired]:
-        from cutlass_operator.resources.lambda_permissions import statement_id
-
+    def desired(self, inputs: RegionInputs) -> list[Desired[Any]]:
         ws, env, region = inputs.workspace, inputs.environment, inputs.region
-        entries: list[Desired] = []
+        entries: list[Desired[Any]] = []
 
-        def add(key: str, kind: str, name: str, properties: Mapping[str, Any], after: Sequence[str] = ()) -> None:
-            tags = ws.tags(LAYER, key, name)
-            entries.append(Desired(key, kind, name, properties, tags, depends_on=frozenset(after)))
+        def add(key: str, name: str, props: Props, after: Sequence[str] = ()) -> None:
+            entries.append(Desired(key, props, name, ws.tags(LAYER, key, name), depends_on=frozenset(after)))
 
         pool = ws.resource_name("users")
         # The pool holds people's accounts: it follows the environment's deletion policy for data,
         # while its clients, scopes and hosted domain go with the API.
         retained = env.effective_deletion_policy() == DeletionPolicy.RETAIN
-        entries.append(
-            Desired(POOL, "cognito.user_pool", pool, _pool(pool, inputs), ws.tags(LAYER, POOL, pool), retain=retained)
-        )
+        entries.append(Desired(POOL, _pool(pool, inputs), pool, ws.tags(LAYER, POOL, pool), retain=retained))
         add(
             RESOURCE_SERVER,
-            "cognito.resource_server",
             SCOPES_IDENTIFIER,
-            {
-                "userPoolId": Ref(POOL, "id"),
-                "identifier": SCOPES_IDENTIFIER,
-                "name": f"Cutlass API of {ws.name}",
-                "scopes": [{"name": name, "description": text} for name, text in SCOPES.items()],
-            },
+            ResourceServerProps(
+                user_pool_id=Ref(POOL, "id"),
+                identifier=SCOPES_IDENTIFIER,
+                name=f"Cutlass API of {ws.name}",
+                scopes=tuple(ResourceServerScope(name, text) for name, text in SCOPES.items()),
+            ),
         )
-        scoped = [f"{SCOPES_IDENTIFIER}/{scope}" for scope in ("usage.read", "usage.write")]
+        scoped = tuple(f"{SCOPES_IDENTIFIER}/{scope}" for scope in ("usage.read", "usage.write"))
         add(
             USER_CLIENT,
-            "cognito.user_pool_client",
             "users",
-            _client("users", secret=False, flows=["code"], scopes=["openid", "email", *scoped], inputs=inputs),
+            _client("users", secret=False, flows=("code",), scopes=("openid", "email", *scoped), inputs=inputs),
             after=[RESOURCE_SERVER],
         )
         add(
             MACHINE_CLIENT,
-            "cognito.user_pool_client",
             "machines",
-            _client("machines", secret=True, flows=["client_credentials"], scopes=scoped, inputs=inputs),
+            _client("machines", secret=True, flows=("client_credentials",), scopes=scoped, inputs=inputs),
             after=[RESOURCE_SERVER],
         )
         prefix = f"cutlass-tech-{ws.name}-{ws.account_id}"  # hosted UI domains are global to a region
-        add(HOSTED_UI, "cognito.user_pool_domain", prefix, {"userPoolId": Ref(POOL, "id"), "domain": prefix})
+        add(HOSTED_UI, prefix, UserPoolDomainProps(user_pool_id=Ref(POOL, "id"), domain=prefix))
 
         logs = f"/aws/apigateway/{ws.resource_name('api')}"
         add(
             ACCESS_LOGS,
-            "logs.log_group",
             logs,
-            {"logGroupName": logs, "retentionInDays": inputs.settings.log_retention_days},
+            LogGroupProps(log_group_name=logs, retention_in_days=inputs.settings.log_retention_days),
         )
         api = ws.resource_name("api")
-        add(REST_API, "apigateway.rest_api", api, _rest_api(api, inputs, self.routes))
+        add(REST_API, api, _rest_api(api, inputs, self.routes))
         stage = stage_name(inputs)
         throttle = region.api.throttling or env.api.throttling or DEFAULT_STAGE_THROTTLING
         add(
             STAGE,
-            "apigateway.stage",
             f"{api}/{stage}",
-            {
-                "restApiId": Ref(REST_API, "id"),
-                "stageName": stage,
-                "definitionHash": Ref(REST_API, "definitionHash"),
-                "description": f"The {stage} stage of {ws.name}",
-                "tracingEnabled": inputs.settings.detailed_monitoring,
-                "accessLogDestinationArn": Ref(ACCESS_LOGS, "arn"),
-                "accessLogFormat": ACCESS_LOG_FORMAT,
-                "throttlingRateLimit": float(throttle.rate_limit),
-                "throttlingBurstLimit": throttle.burst_limit,
-            },
+            StageProps(
+                rest_api_id=Ref(REST_API, "id"),
+                stage_name=stage,
+                definition_hash=Ref(REST_API, "definitionHash"),
+                description=f"The {stage} stage of {ws.name}",
+                tracing_enabled=inputs.settings.detailed_monitoring,
+                access_log_destination_arn=Ref(ACCESS_LOGS, "arn"),
+                access_log_format=ACCESS_LOG_FORMAT,
+                throttling_rate_limit=float(throttle.rate_limit),
+                throttling_burst_limit=throttle.burst_limit,
+            ),
         )
         for route in self.routes:
             function = f"{function_prefix(inputs)}{route.function}"
             sid = statement_id("apigateway", f"{route.method} {route.path}")
             add(
                 f"{LAYER}/permission/{route.slug}",
-                "lambda.permission",
                 f"{function}:live {sid}",
-                {
-                    "functionName": function,
-                    "qualifier": "live",
-                    "statementId": sid,
-                    "action": "lambda:InvokeFunction",
-                    "principal": "apigateway.amazonaws.com",
+                PermissionProps(
+                    function_name=function,
+                    qualifier="live",
+                    statement_id=sid,
+                    action="lambda:InvokeFunction",
+                    principal="apigateway.amazonaws.com",
                     # Only this API, this method and path: not any stage's other routes.
-                    "sourceArn": Ref(REST_API, "executionArn", suffix=f"/*/{route.method}{route.path}"),
-                    "sourceAccount": ws.account_id,
-                },
+                    source_arn=Ref(REST_API, "executionArn", suffix=f"/*/{route.method}{route.path}"),
+                    source_account=ws.account_id,
+                ),
             )
         for plan, limits in env.api.plans().items():
             name = f"{_prefix(inputs, 'plan')}{plan}"
             add(
                 f"{LAYER}/plan/{plan}",
-                "apigateway.usage_plan",
                 name,
-                {
-                    "name": name,
-                    "description": f"The {plan} plan of {ws.environment} in {region.region}",
-                    "throttle": {"rateLimit": float(limits.rate_limit), "burstLimit": limits.burst_limit},
-                    "quota": {"limit": limits.monthly_quota, "period": "MONTH", "offset": 0},
-                    "apiStages": [{"apiId": Ref(REST_API, "id"), "stage": stage}],
-                },
+                UsagePlanProps(
+                    name=name,
+                    description=f"The {plan} plan of {ws.environment} in {region.region}",
+                    throttle=Throttle(float(limits.rate_limit), limits.burst_limit),
+                    quota=Quota(limits.monthly_quota, "MONTH", offset=0),
+                    api_stages=(ApiStage(Ref(REST_API, "id"), stage),),
+                ),
                 after=[STAGE],
             )
         for tenant in env.api.tenants:
             name = f"{_prefix(inputs, 'key')}{tenant.name}"
             add(
                 f"{LAYER}/key/{tenant.name}",
-                "apigateway.api_key",
                 name,
-                {
-                    "name": name,
-                    "description": f"API key of tenant {tenant.name}",
-                    "enabled": True,
-                    "usagePlanId": Ref(f"{LAYER}/plan/{tenant.plan}", "id"),
-                },
+                ApiKeyProps(
+                    name=name,
+                    description=f"API key of tenant {tenant.name}",
+                    enabled=True,
+                    usage_plan_id=Ref(f"{LAYER}/plan/{tenant.plan}", "id"),
+                ),
             )
+        certificate = region.api.certificate_arn
         for key, name in custom_domains(inputs).items():
+            if certificate is None:  # custom_domains has none without a certificate
+                break
             add(
                 key,
-                "apigateway.domain_name",
                 name,
-                {
-                    "domainName": name,
-                    "regionalCertificateArn": region.api.certificate_arn,
-                    "securityPolicy": "TLS_1_2",
-                    "endpointType": "REGIONAL",
-                    "basePathMappings": [{"basePath": "", "restApiId": Ref(REST_API, "id"), "stage": stage}],
-                },
+                DomainNameProps(
+                    domain_name=name,
+                    regional_certificate_arn=certificate,
+                    security_policy="TLS_1_2",
+                    endpoint_type="REGIONAL",
+                    base_path_mappings=(BasePathMapping(Ref(REST_API, "id"), stage, base_path=""),),
+                ),
                 after=[STAGE],
             )
         return entries
@@ -308,48 +310,51 @@ class ApiLayer:
         return outputs
 
 
-def _pool(name: str, inputs: RegionInputs) -> dict[str, Any]:
-    return {
-        "poolName": name,
-        "passwordPolicy": {
-            "minimumLength": 12,
-            "requireUppercase": True,
-            "requireLowercase": True,
-            "requireNumbers": True,
-            "requireSymbols": True,
-            "temporaryPasswordValidityDays": 3,
-        },
-        "mfaConfiguration": "OPTIONAL",
-        "usernameAttributes": ["email"],
-        "autoVerifiedAttributes": ["email"],
-        "advancedSecurityMode": "ENFORCED" if inputs.settings.enhanced_security else "OFF",
-        "deletionProtection": "ACTIVE" if inputs.environment.effective_deletion_protection() else "INACTIVE",
-    }
-
-
-def _client(name: str, *, secret: bool, flows: list[str], scopes: list[str], inputs: RegionInputs) -> dict[str, Any]:
-    people = not secret
-    return {
-        "userPoolId": Ref(POOL, "id"),
-        "clientName": name,
-        "generateSecret": secret,
-        # Sign-in by SRP, or by password over TLS for first-party apps; machines only refresh.
-        "explicitAuthFlows": (
-            ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH"]
-            if people
-            else ["ALLOW_REFRESH_TOKEN_AUTH"]
+def _pool(name: str, inputs: RegionInputs) -> UserPoolProps:
+    return UserPoolProps(
+        pool_name=name,
+        password_policy=PasswordPolicy(
+            minimum_length=12,
+            require_uppercase=True,
+            require_lowercase=True,
+            require_numbers=True,
+            require_symbols=True,
+            temporary_password_validity_days=3,
         ),
-        "allowedOAuthFlows": flows,
-        "allowedOAuthScopes": scopes,
-        "allowedOAuthFlowsUserPoolClient": True,
-        "callbackUrls": list(inputs.environment.api.callback_urls) if people else [],
-        "logoutUrls": list(inputs.environment.api.callback_urls) if people else [],
-        "supportedIdentityProviders": ["COGNITO"],
-        "preventUserExistenceErrors": "ENABLED",
-    }
+        mfa_configuration="OPTIONAL",
+        username_attributes=("email",),
+        auto_verified_attributes=("email",),
+        advanced_security_mode="ENFORCED" if inputs.settings.enhanced_security else "OFF",
+        deletion_protection="ACTIVE" if inputs.environment.effective_deletion_protection() else "INACTIVE",
+    )
 
 
-def _rest_api(name: str, inputs: RegionInputs, routes: Sequence[Route]) -> dict[str, Any]:
+def _client(
+    name: str, *, secret: bool, flows: tuple[OAuthFlow, ...], scopes: tuple[str, ...], inputs: RegionInputs
+) -> UserPoolClientProps:
+    people = not secret
+    # Sign-in by SRP, or by password over TLS for first-party apps; machines only refresh.
+    auth_flows: tuple[AuthFlow, ...] = (
+        ("ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH")
+        if people
+        else ("ALLOW_REFRESH_TOKEN_AUTH",)
+    )
+    return UserPoolClientProps(
+        user_pool_id=Ref(POOL, "id"),
+        client_name=name,
+        generate_secret=secret,
+        explicit_auth_flows=auth_flows,
+        allowed_oauth_flows=flows,
+        allowed_oauth_scopes=scopes,
+        allowed_oauth_flows_user_pool_client=True,
+        callback_urls=tuple(inputs.environment.api.callback_urls) if people else (),
+        logout_urls=tuple(inputs.environment.api.callback_urls) if people else (),
+        supported_identity_providers=("COGNITO",),
+        prevent_user_existence_errors="ENABLED",
+    )
+
+
+def _rest_api(name: str, inputs: RegionInputs, routes: Sequence[Route]) -> RestApiProps:
     region = inputs.region.aws_region
     functions = inputs.upstream.get("compute", {}).get("functions", {})
 
@@ -357,30 +362,30 @@ def _rest_api(name: str, inputs: RegionInputs, routes: Sequence[Route]) -> dict[
         alias = (functions.get(function) or {}).get("aliasArn") or f"(the live alias of {function})"
         return f"arn:{partition(region)}:apigateway:{region}:lambda:path/2015-03-31/functions/{alias}/invocations"
 
-    return {
-        "name": name,
-        "description": f"The Cutlass API of {inputs.workspace.name}",
-        "endpointType": "REGIONAL",
-        "authorizers": [
-            {
-                "name": AUTHORIZER,
-                "type": "COGNITO_USER_POOLS",
-                "providerArns": [Ref(POOL, "arn")],
-                "identitySource": "method.request.header.Authorization",
-            }
-        ],
-        "routes": [
-            {
-                "path": route.path,
-                "method": route.method,
-                "authorization": "COGNITO_USER_POOLS" if route.scopes else "NONE",
-                "authorizer": AUTHORIZER if route.scopes else None,
-                "scopes": [f"{SCOPES_IDENTIFIER}/{scope}" for scope in route.scopes],
-                "integrationUri": target(route.function),
-            }
+    return RestApiProps(
+        name=name,
+        description=f"The Cutlass API of {inputs.workspace.name}",
+        endpoint_type="REGIONAL",
+        authorizers=(
+            Authorizer(
+                name=AUTHORIZER,
+                type="COGNITO_USER_POOLS",
+                provider_arns=(Ref(POOL, "arn"),),
+                identity_source="method.request.header.Authorization",
+            ),
+        ),
+        routes=tuple(
+            ApiRoute(
+                path=route.path,
+                method=route.method,
+                authorization="COGNITO_USER_POOLS" if route.scopes else "NONE",
+                authorizer=AUTHORIZER if route.scopes else None,
+                scopes=tuple(f"{SCOPES_IDENTIFIER}/{scope}" for scope in route.scopes),
+                integration_uri=target(route.function),
+            )
             for route in routes
-        ],
-    }
+        ),
+    )
 
 
 def custom_domains(inputs: RegionInputs) -> dict[str, str]:

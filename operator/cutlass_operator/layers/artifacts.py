@@ -10,24 +10,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from cutlass_operator.props.s3 import BucketEncryption, BucketProps, PublicAccessBlock
+
 NONCURRENT_VERSION_DAYS = 30
 
 
-def bucket_properties(account_id: str, aws_region: str) -> dict[str, Any]:
+def bucket_props(account_id: str, aws_region: str) -> BucketProps:
     bucket = artifact_bucket_name(account_id, aws_region)
-    return {
-        "bucketName": bucket,
-        "versioning": True,
-        "encryption": {"sseAlgorithm": "aws:kms", "kmsKeyId": None, "bucketKeyEnabled": True},
-        "publicAccessBlock": {
-            "blockPublicAcls": True,
-            "ignorePublicAcls": True,
-            "blockPublicPolicy": True,
-            "restrictPublicBuckets": True,
-        },
-        "policy": tls_only_policy(bucket),
-        "noncurrentVersionExpirationDays": NONCURRENT_VERSION_DAYS,
-    }
+    return BucketProps(
+        bucket_name=bucket,
+        versioning=True,
+        encryption=BucketEncryption(sse_algorithm="aws:kms", kms_key_id=None, bucket_key_enabled=True),
+        public_access_block=PublicAccessBlock(
+            block_public_acls=True, ignore_public_acls=True, block_public_policy=True, restrict_public_buckets=True
+        ),
+        policy=tls_only_policy(bucket),
+        noncurrent_version_expiration_days=NONCURRENT_VERSION_DAYS,
+    )
 
 
 def artifact_bucket_name(account_id: str, region: str) -> str:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from cutlass_operator.api.environment import CutlassEnvironmentSpec, ResolvedSettings
 from cutlass_operator.api.region import CutlassRegionSpec
 from cutlass_operator.engine.identity import Workspace
-from cutlass_operator.engine.resource import Desired, Observed, ResourceKind
-
-if TYPE_CHECKING:  # layers stay free of the AWS SDK that module imports
-    from cutlass_operator.resources.dynamodb_status import TableFacts
+from cutlass_operator.engine.resource import Desired, Observed, Scope
+from cutlass_operator.props.dynamodb import TableFacts
 
 
 @dataclass(frozen=True)
@@ -85,9 +83,11 @@ class Layer(Protocol[Inputs_contra]):
     condition: str  # e.g. "NetworkReady"
     holds_data: bool  # its resources follow the environment's deletion policy
 
-    def kinds(self, inputs: Inputs_contra) -> Sequence[ResourceKind]: ...
+    def kinds(self, inputs: Inputs_contra) -> Sequence[Scope]:
+        """Every kind the layer manages, whether the spec wants one now or not."""
+        ...
 
-    def desired(self, inputs: Inputs_contra) -> list[Desired]: ...
+    def desired(self, inputs: Inputs_contra) -> list[Desired[Any]]: ...
 
     def outputs(self, observed: Mapping[str, Observed]) -> dict[str, Any]:
         """User-facing outputs (ids, ARNs) from the observed state, keyed by desired key."""
@@ -99,25 +99,3 @@ def alarm_prefix(inputs: RegionInputs, layer: str) -> str:
     their tags costs a read each), so the prefix carries the layer: no layer's prefix may be the
     start of another's, or one would delete the other's alarms as its own orphans."""
     return f"{inputs.workspace.resource_name('alarm', layer)}-"
-
-
-def alarm_on_any(
-    name: str, *, description: str, namespace: str, metric: str, dimensions: dict[str, str], statistic: str
-) -> dict[str, Any]:
-    """An alarm that fires when `metric` is above zero in any five minutes: the shape of every
-    alarm the layers make (errors, throttles, dead letters), none of which is ever expected."""
-    return {
-        "alarmName": name,
-        "description": description,
-        "namespace": namespace,
-        "metricName": metric,
-        "dimensions": dimensions,
-        "statistic": statistic,
-        "period": 300,
-        "evaluationPeriods": 1,
-        "datapointsToAlarm": 1,
-        "threshold": 0.0,
-        "comparisonOperator": "GreaterThanThreshold",
-        "treatMissingData": "notBreaching",
-        "alarmActions": [],
-    }

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cutlass_operator.aws.lease import LEASE_TABLE
-from cutlass_operator.engine.resource import Desired, Observed, ResourceKind
+from cutlass_operator.engine.identity import LEASE_TABLE
+from cutlass_operator.engine.resource import Desired, Observed, Scope
 from cutlass_operator.layers.base import EnvironmentInputs
+from cutlass_operator.props.dynamodb import AttributeDefinition, KeyElement, TableProps
 
 LAYER = "bootstrap"
 LEASES = f"{LAYER}/leases"
@@ -21,28 +22,26 @@ class BootstrapLayer:
     condition = "BootstrapReady"
     holds_data = False  # the leases are the operator's bookkeeping, never user data: always deleted
 
-    def kinds(self, inputs: EnvironmentInputs) -> Sequence[ResourceKind]:
-        from cutlass_operator.resources.dynamodb import TableKind
+    def kinds(self, inputs: EnvironmentInputs) -> Sequence[Scope]:
+        return [Scope(TableProps, name_prefix=LEASE_TABLE)]
 
-        return [TableKind(LEASE_TABLE, key_prefix=f"{LAYER}/")]
-
-    def desired(self, inputs: EnvironmentInputs) -> list[Desired]:
+    def desired(self, inputs: EnvironmentInputs) -> list[Desired[Any]]:
         ws = inputs.workspace
-        lease_properties = {
-            "tableName": LEASE_TABLE,
-            "keySchema": [{"attributeName": "workspace", "keyType": "HASH"}],
-            "attributeDefinitions": [{"attributeName": "workspace", "attributeType": "S"}],
-            "billingMode": "PAY_PER_REQUEST",
-            "globalSecondaryIndexes": [],
-            "streamViewType": None,
-            "kmsKeyArn": None,
-            "pointInTimeRecovery": False,
-            "ttlAttribute": "expiresAt",
-            "deletionProtection": False,
-            "replicas": [],
-            "pruneReplicas": True,
-        }
-        return [Desired(LEASES, "dynamodb.table", LEASE_TABLE, lease_properties, ws.tags(LAYER, LEASES, LEASE_TABLE))]
+        leases = TableProps(
+            table_name=LEASE_TABLE,
+            key_schema=(KeyElement("workspace", "HASH"),),
+            attribute_definitions=(AttributeDefinition("workspace", "S"),),
+            billing_mode="PAY_PER_REQUEST",
+            global_secondary_indexes=(),
+            stream_view_type=None,
+            kms_key_arn=None,
+            point_in_time_recovery=False,
+            ttl_attribute="expiresAt",
+            deletion_protection=False,
+            replicas=(),
+            prune_replicas=True,
+        )
+        return [Desired(LEASES, leases, LEASE_TABLE, ws.tags(LAYER, LEASES, LEASE_TABLE))]
 
     def outputs(self, observed: Mapping[str, Observed]) -> dict[str, Any]:
         leases = observed.get(LEASES)

@@ -26,21 +26,34 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
-from cutlass_operator.engine.resource import Desired, Observed, Ref, ResourceKind
+from cutlass_operator.engine.arns import partition, role_path
+from cutlass_operator.engine.resource import Desired, Observed, Props, Ref, Scope
 from cutlass_operator.layers import messaging
 from cutlass_operator.layers.artifacts import artifact_bucket_name
-from cutlass_operator.layers.base import RegionInputs, alarm_on_any, alarm_prefix
+from cutlass_operator.layers.base import RegionInputs, alarm_prefix
 from cutlass_operator.layers.packages import Package, build_package
 from cutlass_operator.layers.tables import ALERTS, CREDITS, USAGE, table_name
-from cutlass_operator.resources.arns import partition, role_path
+from cutlass_operator.props.cloudwatch import AlarmProps, alarm_on_any
+from cutlass_operator.props.iam import RoleProps
+from cutlass_operator.props.lambda_ import (
+    CodeLocation,
+    EventSourceMappingProps,
+    Filter,
+    FilterCriteria,
+    FunctionProps,
+    VpcConfig,
+)
+from cutlass_operator.props.logs import LogGroupProps
+from cutlass_operator.props.s3_objects import PackageProps
 
 LAYER = "compute"
 RUNTIME = "python3.12"
-ARCHITECTURES = ["arm64"]  # the code is pure Python: Graviton is the cheaper choice
+ARCHITECTURES: tuple[Literal["arm64"]] = ("arm64",)  # the code is pure Python: Graviton is the cheaper choice
 ALIAS = "live"
 ROLE_FAMILY = "functions"
+PACKAGES = "functions/"  # the packages' key prefix in the artifact bucket
 # Lambda in a VPC manages its network interfaces with the function's role; these actions take no
 # resource-level restriction.
 VPC_ACCESS = [
@@ -98,108 +111,90 @@ class ComputeLayer:
         every reconcile of every region asks for the packages twice (kinds and desired state)."""
         return {f.name: self.build(f.module) for f in FUNCTIONS}
 
-    def kinds(self, inputs: RegionInputs) -> Sequence[ResourceKind]:
-        from cutlass_operator.resources.cloudwatch import AlarmKind
-        from cutlass_operator.resources.iam import RoleKind
-        from cutlass_operator.resources.lambda_functions import FunctionKind
-        from cutlass_operator.resources.lambda_mappings import EventSourceMappingKind
-        from cutlass_operator.resources.logs import LogGroupKind
-        from cutlass_operator.resources.s3_objects import PackageKind
-
-        prefix, scope = function_prefix(inputs), f"{LAYER}/"
+    def kinds(self, inputs: RegionInputs) -> Sequence[Scope]:
+        prefix = function_prefix(inputs)
         return [
-            PackageKind({p.sha256: p.body for p in self.packages.values()}, scope),
-            LogGroupKind(f"/aws/lambda/{prefix}"),
-            RoleKind(ROLE_FAMILY),
-            FunctionKind(prefix),
-            EventSourceMappingKind(prefix, scope),
-            AlarmKind(alarm_prefix(inputs, LAYER), scope),
+            Scope(PackageProps, name_prefix=PACKAGES),
+            Scope(LogGroupProps, name_prefix=f"/aws/lambda/{prefix}"),
+            Scope(RoleProps, name_prefix=role_path(inputs.workspace.name, ROLE_FAMILY)),
+            Scope(FunctionProps, name_prefix=prefix),
+            Scope(EventSourceMappingProps, name_prefix=prefix),
+            Scope(AlarmProps, name_prefix=alarm_prefix(inputs, LAYER)),
         ]
 
-    def desired(self, inputs: RegionInputs) -> list[Desired]:
+    def desired(self, inputs: RegionInputs) -> list[Desired[Any]]:
         ws = inputs.workspace
         built = self.packages
         names = _Names(inputs)
-        entries: list[Desired] = []
+        entries: list[Desired[Any]] = []
 
-        def add(
-            key: str, kind: str, name: str, properties: Mapping[str, Any], after: frozenset[str] = frozenset()
-        ) -> None:
-            entries.append(Desired(key, kind, name, properties, ws.tags(LAYER, key, name), depends_on=after))
+        def add(key: str, name: str, props: Props, after: frozenset[str] = frozenset()) -> None:
+            entries.append(Desired(key, props, name, ws.tags(LAYER, key, name), depends_on=after))
 
         for function in FUNCTIONS:
             package = built[function.name]
             name = f"{function_prefix(inputs)}{function.name}"
-            object_key = f"functions/{name}/{package.hexdigest}.zip"
+            object_key = f"{PACKAGES}{name}/{package.hexdigest}.zip"
             add(
                 _key("package", function),
-                "s3.object",
                 object_key,
-                {
-                    "bucket": names.bucket,
-                    "objectKey": object_key,
-                    "sha256": package.sha256,
-                    "contentType": "application/zip",
-                },
+                PackageProps(
+                    bucket=names.bucket,
+                    object_key=object_key,
+                    sha256=package.sha256,
+                    body=package.body,
+                    content_type="application/zip",
+                ),
             )
             log_group = f"/aws/lambda/{name}"
             add(
                 _key("log-group", function),
-                "logs.log_group",
                 log_group,
-                {"logGroupName": log_group, "retentionInDays": inputs.settings.log_retention_days},
+                LogGroupProps(log_group_name=log_group, retention_in_days=inputs.settings.log_retention_days),
             )
             add(
                 _key("role", function),
-                "iam.role",
                 name,
-                {
-                    "path": role_path(ws.name, ROLE_FAMILY),
-                    "assumeRolePolicyDocument": _trust(ws.account_id),
-                    "description": f"Runs the {function.name} function of {ws.name}",
-                    "inlinePolicies": {"least-privilege": _policy(function, inputs, names)},
-                },
+                RoleProps(
+                    path=role_path(ws.name, ROLE_FAMILY),
+                    assume_role_policy_document=_trust(ws.account_id),
+                    description=f"Runs the {function.name} function of {ws.name}",
+                    inline_policies={"least-privilege": _policy(function, inputs, names)},
+                ),
             )
             add(
                 function_key(function),
-                "lambda.function",
                 name,
                 _function(function, package, name, inputs, names),
                 after=frozenset({_key("log-group", function)}),
             )
         add(
             f"{LAYER}/mapping/notifier",
-            "lambda.event_source_mapping",
             f"{function_prefix(inputs)}notifier <- notifications",
-            {
-                "functionArn": Ref(function_key(NOTIFIER), "aliasArn"),
-                "eventSourceArn": names.queue_arn,
-                "batchSize": 10,
-                "maximumBatchingWindowInSeconds": 0,
-                "enabled": True,
-                "functionResponseTypes": ["ReportBatchItemFailures"],
-                "filterCriteria": None,
-                "startingPosition": None,
-                "maximumRetryAttempts": None,
-                "bisectBatchOnFunctionError": None,
-            },
+            EventSourceMappingProps(
+                function_arn=Ref(function_key(NOTIFIER), "aliasArn"),
+                event_source_arn=names.queue_arn,
+                batch_size=10,
+                maximum_batching_window_in_seconds=0,
+                enabled=True,
+                function_response_types=("ReportBatchItemFailures",),
+            ),
         )
         add(
             f"{LAYER}/mapping/threshold-monitor",
-            "lambda.event_source_mapping",
             f"{function_prefix(inputs)}threshold-monitor <- credits stream",
-            {
-                "functionArn": Ref(function_key(THRESHOLD_MONITOR), "aliasArn"),
-                "eventSourceArn": names.credits_stream,
-                "batchSize": 100,
-                "maximumBatchingWindowInSeconds": 1,
-                "enabled": True,
-                "functionResponseTypes": ["ReportBatchItemFailures"],
-                "filterCriteria": {"filters": [{"pattern": _this_regions_balances(inputs.region.aws_region)}]},
-                "startingPosition": "LATEST",
-                "maximumRetryAttempts": 10,
-                "bisectBatchOnFunctionError": True,
-            },
+            EventSourceMappingProps(
+                function_arn=Ref(function_key(THRESHOLD_MONITOR), "aliasArn"),
+                event_source_arn=names.credits_stream,
+                batch_size=100,
+                maximum_batching_window_in_seconds=1,
+                enabled=True,
+                function_response_types=("ReportBatchItemFailures",),
+                filter_criteria=FilterCriteria((Filter(_this_regions_balances(inputs.region.aws_region)),)),
+                starting_position="LATEST",
+                maximum_retry_attempts=10,
+                bisect_batch_on_function_error=True,
+            ),
         )
         if inputs.settings.detailed_monitoring:
             for function in FUNCTIONS:
@@ -207,7 +202,6 @@ class ComputeLayer:
                     alarm = f"{alarm_prefix(inputs, LAYER)}{function.name}-{metric.lower()}"
                     add(
                         f"{LAYER}/alarm/{function.name}-{metric.lower()}",
-                        "cloudwatch.alarm",
                         alarm,
                         _alarm(alarm, metric, function, inputs),
                     )
@@ -249,7 +243,8 @@ class _Names:
         self.key_arn = inputs.from_upstream("data", "kmsKeyArn")
         self.queue_arn = inputs.from_upstream("messaging", "queueArn")
         self.queue_url = inputs.from_upstream("messaging", "queueUrl")
-        self.subnets = inputs.from_upstream("network", "privateSubnetIds")
+        subnets = inputs.from_upstream("network", "privateSubnetIds")
+        self.subnets = tuple(subnets) if isinstance(subnets, list) else subnets
         self.security_group = inputs.from_upstream("network", "lambdaSecurityGroupId")
         self.sender = inputs.environment.effective_sender_email()
         self.template_prefix = messaging.template_prefix(inputs)
@@ -261,17 +256,17 @@ class _Names:
         return f"{self.arn_base}:ses:{self.region}:{self.account}:{what}"
 
 
-def _function(function: Function, package: Package, name: str, inputs: RegionInputs, names: _Names) -> dict[str, Any]:
+def _function(function: Function, package: Package, name: str, inputs: RegionInputs, names: _Names) -> FunctionProps:
     settings = inputs.settings
-    return {
-        "functionName": name,
-        "runtime": RUNTIME,
-        "handler": package.handler,
-        "description": function.description,
-        "memorySize": settings.lambda_memory_size,
-        "timeout": function.timeout,
-        "role": Ref(_key("role", function), "arn"),
-        "environment": {
+    return FunctionProps(
+        function_name=name,
+        runtime=RUNTIME,
+        handler=package.handler,
+        description=function.description,
+        memory_size=settings.lambda_memory_size,
+        timeout=function.timeout,
+        role=Ref(_key("role", function), "arn"),
+        environment={
             "CREDITS_TABLE": names.tables["credits"],
             "USAGE_TABLE": names.tables["usage"],
             "ALERTS_TABLE": names.tables["alerts"],
@@ -280,16 +275,16 @@ def _function(function: Function, package: Package, name: str, inputs: RegionInp
             "TEMPLATE_PREFIX": names.template_prefix,
             "USAGE_RETENTION_DAYS": str(inputs.environment.data.usage_retention_days),
         },
-        "vpcConfig": {"subnetIds": names.subnets, "securityGroupIds": [names.security_group]},
-        "kmsKeyArn": names.key_arn,
-        "tracingMode": "Active" if settings.detailed_monitoring else "PassThrough",
-        "architectures": ARCHITECTURES,
-        "codeSha256": package.sha256,
-        "package": {"s3Bucket": names.bucket, "s3Key": Ref(_key("package", function), "key")},
-        "alias": ALIAS,
-        "published": True,
-        "provisionedConcurrency": settings.provisioned_concurrency if function.behind_api else 0,
-    }
+        vpc_config=VpcConfig(subnet_ids=names.subnets, security_group_ids=(names.security_group,)),
+        kms_key_arn=names.key_arn,
+        tracing_mode="Active" if settings.detailed_monitoring else "PassThrough",
+        architectures=ARCHITECTURES,
+        code_sha256=package.sha256,
+        package=CodeLocation(s3_bucket=names.bucket, s3_key=Ref(_key("package", function), "key")),
+        alias=ALIAS,
+        published=True,
+        provisioned_concurrency=settings.provisioned_concurrency if function.behind_api else 0,
+    )
 
 
 def _trust(account_id: str) -> dict[str, Any]:
@@ -395,7 +390,7 @@ def _this_regions_balances(aws_region: str) -> str:
     )
 
 
-def _alarm(name: str, metric: str, function: Function, inputs: RegionInputs) -> dict[str, Any]:
+def _alarm(name: str, metric: str, function: Function, inputs: RegionInputs) -> AlarmProps:
     what = "failed" if metric == "Errors" else "was throttled"
     return alarm_on_any(
         name,

@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cutlass_operator.engine.resource import Desired, Observed, ResourceKind
-from cutlass_operator.layers.artifacts import bucket_properties
+from cutlass_operator.engine.resource import Desired, Observed, Scope
+from cutlass_operator.layers.artifacts import bucket_props
 from cutlass_operator.layers.base import RegionInputs
+from cutlass_operator.props.kms import KmsKeyProps
+from cutlass_operator.props.s3 import BucketProps
 
 LAYER = "data"
-KMS_KEY = "kms.key"
 KEY = f"{LAYER}/key"
 BUCKET = f"{LAYER}/artifacts"
 
@@ -105,28 +106,25 @@ class DataLayer:
     condition = "DataReady"
     holds_data = True
 
-    def kinds(self, inputs: RegionInputs) -> Sequence[ResourceKind]:
-        from cutlass_operator.resources.kms import KmsKeyKind
-        from cutlass_operator.resources.s3 import BucketKind
+    def kinds(self, inputs: RegionInputs) -> Sequence[Scope]:
+        return [Scope(KmsKeyProps), Scope(BucketProps)]
 
-        return [KmsKeyKind(), BucketKind()]
-
-    def desired(self, inputs: RegionInputs) -> list[Desired]:
+    def desired(self, inputs: RegionInputs) -> list[Desired[Any]]:
         ws = inputs.workspace
         name = ws.resource_name("key")
-        properties = {
-            "description": f"Cutlass data key for {ws.name}: tables, queues, logs and functions",
-            "alias": key_alias(ws.environment, ws.region),
-            "enableKeyRotation": True,
-            "policy": key_policy(inputs),
-            "keySpec": "SYMMETRIC_DEFAULT",
-            "keyUsage": "ENCRYPT_DECRYPT",
-        }
-        bucket = bucket_properties(ws.account_id, inputs.region.aws_region)
-        bucket_name = str(bucket["bucketName"])
+        key = KmsKeyProps(
+            description=f"Cutlass data key for {ws.name}: tables, queues, logs and functions",
+            alias=key_alias(ws.environment, ws.region),
+            enable_key_rotation=True,
+            policy=key_policy(inputs),
+            key_spec="SYMMETRIC_DEFAULT",
+            key_usage="ENCRYPT_DECRYPT",
+        )
+        bucket = bucket_props(ws.account_id, inputs.region.aws_region)
+        bucket_name = bucket.bucket_name
         return [
-            Desired(KEY, KMS_KEY, name, properties, ws.tags(LAYER, KEY, name)),
-            Desired(BUCKET, "s3.bucket", bucket_name, bucket, ws.tags(LAYER, BUCKET, bucket_name)),
+            Desired(KEY, key, name, ws.tags(LAYER, KEY, name)),
+            Desired(BUCKET, bucket, bucket_name, ws.tags(LAYER, BUCKET, bucket_name)),
         ]
 
     def outputs(self, observed: Mapping[str, Observed]) -> dict[str, Any]:

@@ -34,17 +34,27 @@ from typing import Any
 from urllib.parse import urlparse
 
 from cutlass_operator.api.environment import DeletionPolicy, Domain
-from cutlass_operator.api.routing import continent_of
+from cutlass_operator.api.routing import Continent, continent_of
 from cutlass_operator.engine.errors import RetryableError
-from cutlass_operator.engine.resource import Desired, Observed, Ref, ResourceKind
+from cutlass_operator.engine.resource import Desired, Observed, Ref, Scope
 from cutlass_operator.layers.base import ApiEndpoint, EnvironmentInputs, RegionRef
+from cutlass_operator.props.route53 import (
+    AliasTarget,
+    Failover,
+    GeoLocation,
+    HealthCheckProps,
+    HostedZoneProps,
+    Record,
+    RecordSetGroupProps,
+    RecordsScope,
+)
 
 LAYER = "dns"
 ZONE = f"{LAYER}/zone"
 RECORDS = f"{LAYER}/records"
 HEALTH = f"{LAYER}/health/"
 OWN_RECORDS = f"{LAYER}/own-records/"
-DEFAULT_LOCATION = {"countryCode": "*"}
+DEFAULT_LOCATION = GeoLocation(country_code="*")
 
 
 def api_endpoint(outputs: Mapping[str, Any] | None) -> ApiEndpoint | None:
@@ -84,29 +94,26 @@ class DnsLayer:
     condition = "DnsReady"
     holds_data = False  # the zone alone follows the deletion policy (`Desired.retain`)
 
-    def kinds(self, inputs: EnvironmentInputs) -> Sequence[ResourceKind]:
+    def kinds(self, inputs: EnvironmentInputs) -> Sequence[Scope]:
         """None without a domain: the CRD keeps a domain from being removed once set, so there is
         nothing to look for (listing the account's health checks would be a read per resync)."""
-        from cutlass_operator.resources.route53 import HealthCheckKind, HostedZoneKind, RecordSetGroupKind
-
         domain = inputs.environment.domain
         if domain is None:
             return []
-        records = RecordSetGroupKind(owner=owner(inputs), zones={domain.zone_name: ZONE}, orphan_scope=f"{LAYER}/")
-        return [HostedZoneKind(), HealthCheckKind(f"{LAYER}/", read_status=True), records]
+        records = RecordsScope(RecordSetGroupProps, name_prefix=owner(inputs), zones={domain.zone_name: ZONE})
+        return [Scope(HostedZoneProps), Scope(HealthCheckProps), records]
 
-    def desired(self, inputs: EnvironmentInputs) -> list[Desired]:
+    def desired(self, inputs: EnvironmentInputs) -> list[Desired[Any]]:
         domain = inputs.environment.domain
         if domain is None:
             return []
         ws = inputs.workspace
         retain = inputs.environment.effective_deletion_policy() == DeletionPolicy.RETAIN
-        entries = [
+        entries: list[Desired[Any]] = [
             Desired(
                 ZONE,
-                "route53.hosted_zone",
+                HostedZoneProps(name=domain.zone_name, create=domain.create_zone, comment=f"cutlass {ws.environment}"),
                 domain.zone_name,
-                {"name": domain.zone_name, "create": domain.create_zone, "comment": f"cutlass {ws.environment}"},
                 ws.tags(LAYER, ZONE, domain.zone_name),
                 retain=retain,
             )
@@ -117,15 +124,15 @@ class DnsLayer:
             endpoint = _endpoint(region)
             key = f"{HEALTH}{region.name}"
             name = ws.resource_name("health", region.name)
-            properties = {
-                "fqdn": endpoint.invoke_host,
-                "type": "HTTPS",
-                "resourcePath": f"/{endpoint.stage}/health",
-                "requestInterval": checks.request_interval,
-                "failureThreshold": checks.failure_threshold,
-                "enableSNI": True,
-            }
-            entries.append(Desired(key, "route53.health_check", name, properties, ws.tags(LAYER, key, name)))
+            check = HealthCheckProps(
+                fqdn=endpoint.invoke_host,
+                type="HTTPS",
+                resource_path=f"/{endpoint.stage}/health",
+                request_interval=checks.request_interval,
+                failure_threshold=checks.failure_threshold,
+                enable_sni=True,
+            )
+            entries.append(Desired(key, check, name, ws.tags(LAYER, key, name)))
         if regions:
             records = routing_records(domain, regions, owner(inputs))
             entries.append(_group(inputs, RECORDS, domain, domain.record_name(), records))
@@ -133,11 +140,12 @@ class DnsLayer:
         for region in regions:
             endpoint = _endpoint(region)
             if endpoint.own_name and endpoint.own_target and endpoint.own_zone_id and endpoint.own_name not in shared:
-                own = {
-                    **_alias_to(region, endpoint.own_target, endpoint.own_zone_id),
-                    "setIdentifier": f"{owner(inputs)}{region.name}-own",
-                    "region": region.aws_region,  # one latency record: always the answer
-                }
+                own = _record(
+                    region,
+                    AliasTarget(dns_name=endpoint.own_target, hosted_zone_id=endpoint.own_zone_id),
+                    f"{owner(inputs)}{region.name}-own",
+                    aws_region=region.aws_region,  # one latency record: always the answer
+                )
                 entries.append(_group(inputs, f"{OWN_RECORDS}{region.name}", domain, endpoint.own_name, [own]))
         return entries
 
@@ -236,49 +244,52 @@ def _routed_now(observed: Mapping[str, Observed], region: str, owner: str) -> Ap
     )
 
 
-def routing_records(domain: Domain, regions: Sequence[RegionRef], owner: str) -> list[dict[str, Any]]:
+def routing_records(domain: Domain, regions: Sequence[RegionRef], owner: str) -> list[Record]:
     """The records of the routed name by the policy, for the routed regions (primary first); their
     set identifiers start with `owner`."""
     policy = domain.routing.policy
     if policy == "latency":
-        return [{**_routed(r), "setIdentifier": f"{owner}{r.name}", "region": r.aws_region} for r in regions]
+        return [_record(r, _routed(r), f"{owner}{r.name}", aws_region=r.aws_region) for r in regions]
     if policy == "failover":
         # The primary region while it is healthy; with it not routed (yet), the first region takes its place.
-        roles = zip(regions[:2], ("PRIMARY", "SECONDARY"), strict=False)
+        roles: tuple[Failover, ...] = ("PRIMARY", "SECONDARY")
         return [
-            {**_routed(r), "setIdentifier": f"{owner}{r.name}-{role.lower()}", "failover": role} for r, role in roles
+            _record(r, _routed(r), f"{owner}{r.name}-{role.lower()}", failover=role)
+            for r, role in zip(regions, roles, strict=False)
         ]
     by_name = {r.name: r for r in regions}
-    records = [{**_routed(regions[0]), "setIdentifier": f"{owner}default", "geoLocation": DEFAULT_LOCATION}]
+    records = [_record(regions[0], _routed(regions[0]), f"{owner}default", geo_location=DEFAULT_LOCATION)]
     for region_name, continents, countries in _geo_mapping(domain, regions):
         region = by_name.get(region_name)
         if region is None:
             continue  # not routed (yet): its callers get the default record meanwhile
         for continent in continents:
             records.append(
-                {
-                    **_routed(region),
-                    "setIdentifier": f"{owner}{region.name}-continent-{continent.lower()}",
-                    "geoLocation": {"continentCode": continent},
-                }
+                _record(
+                    region,
+                    _routed(region),
+                    f"{owner}{region.name}-continent-{continent.lower()}",
+                    geo_location=GeoLocation(continent_code=continent),
+                )
             )
         for country in countries:
             records.append(
-                {
-                    **_routed(region),
-                    "setIdentifier": f"{owner}{region.name}-country-{country.lower()}",
-                    "geoLocation": {"countryCode": country},
-                }
+                _record(
+                    region,
+                    _routed(region),
+                    f"{owner}{region.name}-country-{country.lower()}",
+                    geo_location=GeoLocation(country_code=country),
+                )
             )
     return records
 
 
-def _geo_mapping(domain: Domain, regions: Sequence[RegionRef]) -> list[tuple[str, list[str], list[str]]]:
+def _geo_mapping(domain: Domain, regions: Sequence[RegionRef]) -> list[tuple[str, list[Continent], list[str]]]:
     """The spec's mapping, or each region serving its own continent (the first region of a
     continent, primary first, when several share one)."""
     if domain.routing.geolocation:
         return [(route.region, list(route.continents), list(route.countries)) for route in domain.routing.geolocation]
-    claimed: dict[str, str] = {}
+    claimed: dict[Continent, str] = {}
     for region in regions:
         continent = continent_of(region.aws_region)
         if continent is not None:
@@ -319,20 +330,37 @@ def _endpoint(region: RegionRef) -> ApiEndpoint:
     return region.endpoint
 
 
-def _routed(region: RegionRef) -> dict[str, Any]:
-    """A record to the region's routed domain, without its set identifier and routing."""
+def _routed(region: RegionRef) -> AliasTarget:
+    """The alias to the region's routed domain."""
     endpoint = _endpoint(region)
-    return _alias_to(region, endpoint.target, endpoint.target_zone_id)
+    return AliasTarget(dns_name=endpoint.target, hosted_zone_id=endpoint.target_zone_id)
 
 
-def _alias_to(region: RegionRef, target: str, zone_id: str) -> dict[str, Any]:
-    return {
-        "type": "A",
-        "alias": {"dnsName": target, "hostedZoneId": zone_id, "evaluateTargetHealth": True},
-        "healthCheckId": Ref(f"{HEALTH}{region.name}", "id"),
-    }
+def _record(
+    region: RegionRef,
+    alias: AliasTarget,
+    set_identifier: str,
+    *,
+    geo_location: GeoLocation | None = None,
+    aws_region: str | None = None,
+    failover: Failover | None = None,
+) -> Record:
+    """An A record of `alias` tied to the region's health check, by one routing policy."""
+    return Record(
+        set_identifier=set_identifier,
+        alias=alias,
+        type="A",
+        health_check_id=Ref(f"{HEALTH}{region.name}", "id"),
+        geo_location=geo_location,
+        region=aws_region,
+        failover=failover,
+    )
 
 
-def _group(inputs: EnvironmentInputs, key: str, domain: Domain, name: str, records: list[dict[str, Any]]) -> Desired:
-    properties = {"hostedZoneId": Ref(ZONE, "id"), "zoneName": domain.zone_name, "name": name, "records": records}
-    return Desired(key, "route53.record_set_group", name, properties, {})
+def _group(
+    inputs: EnvironmentInputs, key: str, domain: Domain, name: str, records: list[Record]
+) -> Desired[RecordSetGroupProps]:
+    props = RecordSetGroupProps(
+        hosted_zone_id=Ref(ZONE, "id"), zone_name=domain.zone_name, name=name, records=tuple(records)
+    )
+    return Desired(key, props, name, {})

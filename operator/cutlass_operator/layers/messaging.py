@@ -16,8 +16,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cutlass_operator.engine.resource import Desired, Observed, Ref, ResourceKind
-from cutlass_operator.layers.base import RegionInputs, alarm_on_any, alarm_prefix
+from cutlass_operator.engine.resource import Desired, Observed, Props, Ref, Scope
+from cutlass_operator.layers.base import RegionInputs, alarm_prefix
+from cutlass_operator.props.cloudwatch import AlarmProps, alarm_on_any
+from cutlass_operator.props.ses import IdentityProps, TemplateProps
+from cutlass_operator.props.sqs import QueueProps, RedrivePolicy
 
 LAYER = "messaging"
 QUEUE = f"{LAYER}/notifications"
@@ -63,56 +66,43 @@ class MessagingLayer:
     condition = "MessagingReady"
     holds_data = False
 
-    def kinds(self, inputs: RegionInputs) -> Sequence[ResourceKind]:
-        from cutlass_operator.resources.cloudwatch import AlarmKind
-        from cutlass_operator.resources.ses import IdentityKind, TemplateKind
-        from cutlass_operator.resources.sqs import QueueKind
-
+    def kinds(self, inputs: RegionInputs) -> Sequence[Scope]:
         # Templates and alarms are found by a name prefix that carries the workspace.
         return [
-            QueueKind(),
-            IdentityKind(),
-            TemplateKind(f"{template_prefix(inputs)}-", f"{LAYER}/"),
-            AlarmKind(alarm_prefix(inputs, LAYER), f"{LAYER}/"),
+            Scope(QueueProps),
+            Scope(IdentityProps),
+            Scope(TemplateProps, name_prefix=f"{template_prefix(inputs)}-"),
+            Scope(AlarmProps, alarm_prefix(inputs, LAYER)),
         ]
 
-    def desired(self, inputs: RegionInputs) -> list[Desired]:
+    def desired(self, inputs: RegionInputs) -> list[Desired[Any]]:
         ws = inputs.workspace
         key_arn = inputs.from_upstream("data", "kmsKeyArn")
-        entries: list[Desired] = []
+        entries: list[Desired[Any]] = []
 
-        def add(key: str, kind: str, name: str, properties: Mapping[str, Any]) -> None:
-            entries.append(Desired(key, kind, name, properties, ws.tags(LAYER, key, name)))
+        def add(key: str, name: str, props: Props) -> None:
+            entries.append(Desired(key, props, name, ws.tags(LAYER, key, name)))
 
         dlq, queue = queue_name(inputs, "dlq"), queue_name(inputs)
-        add(DLQ, "sqs.queue", dlq, _queue(dlq, key_arn, DLQ_RETENTION, redrive=None))
-        redrive = {
-            "deadLetterTargetArn": Ref(DLQ, "arn"),
-            "maxReceiveCount": inputs.environment.notifications.max_receive_count,
-        }
-        add(QUEUE, "sqs.queue", queue, _queue(queue, key_arn, QUEUE_RETENTION, redrive=redrive))
+        add(DLQ, dlq, _queue(dlq, key_arn, DLQ_RETENTION, redrive=None))
+        redrive = RedrivePolicy(Ref(DLQ, "arn"), inputs.environment.notifications.max_receive_count)
+        add(QUEUE, queue, _queue(queue, key_arn, QUEUE_RETENTION, redrive=redrive))
         sender = inputs.environment.effective_sender_email()
-        add(SENDER, "ses.identity", sender, {"identity": sender, "kind": "email"})
+        add(SENDER, sender, IdentityProps(identity=sender, identity_kind="email"))
         prefix = template_prefix(inputs)
         for threshold in THRESHOLDS:
             subject, text = TEMPLATE_TEXT[threshold]
             name = f"{prefix}-{threshold}"
             html = f"<p>{text}</p><p>Region {{{{region}}}}.</p>"
-            add(
-                template_key(threshold),
-                "ses.template",
-                name,
-                {"templateName": name, "subject": subject, "html": html, "text": text},
-            )
+            add(template_key(threshold), name, TemplateProps(template_name=name, subject=subject, html=html, text=text))
         if inputs.settings.detailed_monitoring:
             name = f"{alarm_prefix(inputs, LAYER)}notifications-dlq-depth"
             add(
                 DLQ_ALARM,
-                "cloudwatch.alarm",
                 name,
                 alarm_on_any(
                     name,
-                    description=f"Alert notifications in {ws.name} failed {redrive['maxReceiveCount']} times and "
+                    description=f"Alert notifications in {ws.name} failed {redrive.max_receive_count} times and "
                     "wait in the dead-letter queue: look at them, fix the cause, redrive them.",
                     namespace="AWS/SQS",
                     metric="ApproximateNumberOfMessagesVisible",
@@ -135,13 +125,13 @@ class MessagingLayer:
         return outputs
 
 
-def _queue(name: str, key_arn: Any, retention: int, redrive: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {
-        "queueName": name,
-        "kmsMasterKeyId": key_arn,
-        "kmsDataKeyReusePeriodSeconds": 300,
-        "visibilityTimeout": VISIBILITY_TIMEOUT,
-        "messageRetentionPeriod": retention,
-        "receiveMessageWaitTimeSeconds": 20,
-        "redrivePolicy": dict(redrive) if redrive is not None else None,
-    }
+def _queue(name: str, key_arn: str, retention: int, redrive: RedrivePolicy | None) -> QueueProps:
+    return QueueProps(
+        queue_name=name,
+        kms_master_key_id=key_arn,
+        kms_data_key_reuse_period_seconds=300,
+        visibility_timeout=VISIBILITY_TIMEOUT,
+        message_retention_period=retention,
+        receive_message_wait_time_seconds=20,
+        redrive_policy=redrive,
+    )

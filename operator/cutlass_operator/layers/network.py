@@ -22,25 +22,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from cutlass_operator.api.region import NatMode
+from cutlass_operator.engine.arns import partition, role_path
 from cutlass_operator.engine.identity import Workspace
-from cutlass_operator.engine.resource import Desired, Observed, Ref, ResourceKind
+from cutlass_operator.engine.resource import Desired, Observed, Props, Ref, Scope
 from cutlass_operator.layers.base import RegionInputs
-from cutlass_operator.resources.arns import partition, role_path
+from cutlass_operator.props.ec2 import (
+    ElasticIpProps,
+    FlowLogProps,
+    InternetGatewayProps,
+    NatGatewayProps,
+    Route,
+    RouteTableProps,
+    SecurityGroupProps,
+    SecurityGroupRule,
+    SubnetProps,
+    VpcEndpointProps,
+    VpcProps,
+)
+from cutlass_operator.props.iam import PolicyDocument, RoleProps
+from cutlass_operator.props.logs import LogGroupProps
 
 LAYER = "network"
-
-# The kinds by name; the kinds themselves, which talk to AWS, are bound in `NetworkLayer.kinds`.
-EC2_VPC = "ec2.vpc"
-EC2_SUBNET = "ec2.subnet"
-EC2_INTERNET_GATEWAY = "ec2.internet_gateway"
-EC2_EIP = "ec2.eip"
-EC2_NAT_GATEWAY = "ec2.nat_gateway"
-EC2_ROUTE_TABLE = "ec2.route_table"
-EC2_SECURITY_GROUP = "ec2.security_group"
-EC2_VPC_ENDPOINT = "ec2.vpc_endpoint"
-EC2_FLOW_LOG = "ec2.flow_log"
-LOGS_LOG_GROUP = "logs.log_group"
-IAM_ROLE = "iam.role"
 
 FLOW_LOGS_PREFIX = "/aws/vpc/flowlogs/"
 FLOW_LOGS_POLICY = "flow-logs-delivery"
@@ -94,18 +96,16 @@ class _Builder:
     def entry(
         self,
         key: str,
-        kind: str,
         name: str,
-        properties: Mapping[str, Any],
+        props: Props,
         depends_on: Sequence[str] = (),
         *,
         origins: Mapping[str, str] | None = None,
-    ) -> Desired:
+    ) -> Desired[Props]:
         return Desired(
             key=key,
-            kind=kind,
+            props=props,
             name=name,
-            properties=properties,
             tags=self.workspace.tags(LAYER, key, name),
             depends_on=frozenset(depends_on),
             origins=origins or {},
@@ -120,35 +120,24 @@ class NetworkLayer:
     condition = "NetworkReady"
     holds_data = False
 
-    def kinds(self, inputs: RegionInputs) -> Sequence[ResourceKind]:
-        # Imported here so that the builder stays pure: importing this module (to plan, or in
-        # unit tests) loads neither boto3 nor botocore.
-        from cutlass_operator.resources.ec2_endpoints import VpcEndpointKind
-        from cutlass_operator.resources.ec2_flow_logs import FlowLogKind
-        from cutlass_operator.resources.ec2_nat import ElasticIpKind, NatGatewayKind
-        from cutlass_operator.resources.ec2_routing import RouteTableKind
-        from cutlass_operator.resources.ec2_security import SecurityGroupKind
-        from cutlass_operator.resources.ec2_vpc import InternetGatewayKind, SubnetKind, VpcKind
-        from cutlass_operator.resources.iam import RoleKind
-        from cutlass_operator.resources.logs import LogGroupKind
-
+    def kinds(self, inputs: RegionInputs) -> Sequence[Scope]:
         # Every kind, even those the spec does not use now, so that observe finds the orphans
         # left by a feature being switched off (flow logs, NAT gateways, endpoints).
         return [
-            VpcKind(),
-            SubnetKind(),
-            InternetGatewayKind(),
-            ElasticIpKind(),
-            NatGatewayKind(),
-            RouteTableKind(),
-            SecurityGroupKind(),
-            VpcEndpointKind(),
-            LogGroupKind(FLOW_LOGS_PREFIX),
-            RoleKind(LAYER),
-            FlowLogKind(),
+            Scope(VpcProps),
+            Scope(SubnetProps),
+            Scope(InternetGatewayProps),
+            Scope(ElasticIpProps),
+            Scope(NatGatewayProps),
+            Scope(RouteTableProps),
+            Scope(SecurityGroupProps),
+            Scope(VpcEndpointProps),
+            Scope(LogGroupProps, name_prefix=FLOW_LOGS_PREFIX),
+            Scope(RoleProps, name_prefix=role_path(inputs.workspace.name, LAYER)),
+            Scope(FlowLogProps),
         ]
 
-    def desired(self, inputs: RegionInputs) -> list[Desired]:
+    def desired(self, inputs: RegionInputs) -> list[Desired[Any]]:
         build = _Builder(inputs.workspace)
         network = inputs.region.network
         aws_region = inputs.region.aws_region
@@ -160,11 +149,10 @@ class NetworkLayer:
         entries = [
             build.entry(
                 VPC,
-                EC2_VPC,
                 build.name("vpc"),
-                {"cidrBlock": network.vpc_cidr, "enableDnsSupport": True, "enableDnsHostnames": True},
+                VpcProps(cidr_block=network.vpc_cidr, enable_dns_support=True, enable_dns_hostnames=True),
             ),
-            build.entry(IGW, EC2_INTERNET_GATEWAY, build.name("igw"), {"vpcId": Ref(VPC, "id")}),
+            build.entry(IGW, build.name("igw"), InternetGatewayProps(vpc_id=Ref(VPC, "id"))),
         ]
         entries += [_subnet(build, zone, full_zones[zone], cidr, public=True) for zone, cidr in public]
         entries += [_subnet(build, zone, full_zones[zone], cidr, public=False) for zone, cidr in private]
@@ -176,26 +164,26 @@ class NetworkLayer:
         entries.append(
             build.entry(
                 PUBLIC_ROUTE_TABLE,
-                EC2_ROUTE_TABLE,
                 build.name("public-rt"),
-                {
-                    "vpcId": Ref(VPC, "id"),
-                    "routes": [{"destinationCidrBlock": ANYWHERE, "gatewayId": Ref(IGW, "id")}],
-                    "subnetIds": [Ref(public_subnet(zone), "id") for zone, _ in public],
-                },
+                RouteTableProps(
+                    vpc_id=Ref(VPC, "id"),
+                    routes=(Route(destination_cidr_block=ANYWHERE, gateway_id=Ref(IGW, "id")),),
+                    subnet_ids=tuple(Ref(public_subnet(zone), "id") for zone, _ in public),
+                ),
             )
         )
         for zone, _ in private:
-            routes = []
+            routes: tuple[Route, ...] = ()
             if nat_zones:
                 target = zone if zone in nat_zones else nat_zones[0]
-                routes.append({"destinationCidrBlock": ANYWHERE, "natGatewayId": Ref(nat_gateway(target), "id")})
+                routes = (Route(destination_cidr_block=ANYWHERE, nat_gateway_id=Ref(nat_gateway(target), "id")),)
             entries.append(
                 build.entry(
                     private_route_table(zone),
-                    EC2_ROUTE_TABLE,
                     build.name("private-rt", zone),
-                    {"vpcId": Ref(VPC, "id"), "routes": routes, "subnetIds": [Ref(private_subnet(zone), "id")]},
+                    RouteTableProps(
+                        vpc_id=Ref(VPC, "id"), routes=routes, subnet_ids=(Ref(private_subnet(zone), "id"),)
+                    ),
                 )
             )
 
@@ -205,8 +193,8 @@ class NetworkLayer:
                 LAMBDA_SG,
                 build.name("lambda-sg"),
                 f"Lambda functions of {inputs.workspace.name}: all egress, no ingress",
-                ingress=[],
-                egress=[{"protocol": "-1", "cidrIpv4": ANYWHERE}],
+                ingress=(),
+                egress=(SecurityGroupRule(protocol="-1", cidr_ipv4=ANYWHERE),),
             )
         )
         entries += _endpoints(build, inputs, [zone for zone, _ in private])
@@ -235,13 +223,12 @@ class NetworkLayer:
         return outputs
 
 
-def _subnet(build: _Builder, zone: str, aws_zone: str, cidr: str, *, public: bool) -> Desired:
+def _subnet(build: _Builder, zone: str, aws_zone: str, cidr: str, *, public: bool) -> Desired[Props]:
     tier = "public" if public else "private"
     return build.entry(
         public_subnet(zone) if public else private_subnet(zone),
-        EC2_SUBNET,
         build.name(f"{tier}-subnet", zone),
-        {"vpcId": Ref(VPC, "id"), "cidrBlock": cidr, "availabilityZone": aws_zone, "mapPublicIpOnLaunch": public},
+        SubnetProps(vpc_id=Ref(VPC, "id"), cidr_block=cidr, availability_zone=aws_zone, map_public_ip_on_launch=public),
         # A subnet is keyed by its zone, and the two lists pair ranges with zones by position.
         origins={
             "cidrBlock": f"spec.network.{tier}SubnetCidrs (paired with spec.network.availabilityZones by position)",
@@ -258,18 +245,17 @@ def _nat_zones(mode: NatMode, public_zones: list[str]) -> list[str]:
     return list(public_zones)
 
 
-def _nat(build: _Builder, zone: str) -> list[Desired]:
+def _nat(build: _Builder, zone: str) -> list[Desired[Props]]:
     return [
-        build.entry(nat_eip(zone), EC2_EIP, build.name("nat-eip", zone), {"domain": "vpc"}),
+        build.entry(nat_eip(zone), build.name("nat-eip", zone), ElasticIpProps(domain="vpc")),
         build.entry(
             nat_gateway(zone),
-            EC2_NAT_GATEWAY,
             build.name("nat-gateway", zone),
-            {
-                "subnetId": Ref(public_subnet(zone), "id"),
-                "allocationId": Ref(nat_eip(zone), "id"),
-                "connectivityType": "public",
-            },
+            NatGatewayProps(
+                subnet_id=Ref(public_subnet(zone), "id"),
+                allocation_id=Ref(nat_eip(zone), "id"),
+                connectivity_type="public",
+            ),
             # A public NAT gateway fails outright when the VPC has no internet gateway attached.
             depends_on=[IGW],
         ),
@@ -282,43 +268,37 @@ def _security_group(
     name: str,
     description: str,
     *,
-    ingress: list[dict[str, Any]],
-    egress: list[dict[str, Any]],
-) -> Desired:
+    ingress: tuple[SecurityGroupRule, ...],
+    egress: tuple[SecurityGroupRule, ...],
+) -> Desired[Props]:
     # EC2 cannot change a group's description: new wording would need a new group, so the
     # texts above are part of the API and change only with a migration.
     return build.entry(
         key,
-        EC2_SECURITY_GROUP,
         name,
-        {
-            "vpcId": Ref(VPC, "id"),
-            "groupName": name,
-            "description": description,
-            "ingress": ingress,
-            "egress": egress,
-        },
+        SecurityGroupProps(
+            vpc_id=Ref(VPC, "id"), group_name=name, description=description, ingress=ingress, egress=egress
+        ),
     )
 
 
-def _endpoints(build: _Builder, inputs: RegionInputs, private_zones: list[str]) -> list[Desired]:
+def _endpoints(build: _Builder, inputs: RegionInputs, private_zones: list[str]) -> list[Desired[Props]]:
     settings = inputs.region.network.vpc_endpoints
     aws_region = inputs.region.aws_region
-    private_tables = [Ref(private_route_table(zone), "id") for zone in private_zones]
-    entries: list[Desired] = []
+    private_tables = tuple(Ref(private_route_table(zone), "id") for zone in private_zones)
+    entries: list[Desired[Props]] = []
     for service, enabled in (("dynamodb", settings.dynamodb), ("s3", settings.s3)):
         if enabled:
             entries.append(
                 build.entry(
                     vpc_endpoint(service),
-                    EC2_VPC_ENDPOINT,
                     build.name(f"{service}-endpoint"),
-                    {
-                        "vpcId": Ref(VPC, "id"),
-                        "serviceName": f"com.amazonaws.{aws_region}.{service}",
-                        "vpcEndpointType": "Gateway",
-                        "routeTableIds": private_tables,
-                    },
+                    VpcEndpointProps(
+                        vpc_id=Ref(VPC, "id"),
+                        service_name=f"com.amazonaws.{aws_region}.{service}",
+                        vpc_endpoint_type="Gateway",
+                        route_table_ids=private_tables,
+                    ),
                 )
             )
     if not settings.interface:
@@ -329,24 +309,23 @@ def _endpoints(build: _Builder, inputs: RegionInputs, private_zones: list[str]) 
             ENDPOINT_SG,
             build.name("endpoint-sg"),
             f"Interface VPC endpoints of {inputs.workspace.name}: HTTPS from the Lambda functions",
-            ingress=[{"protocol": "tcp", "fromPort": 443, "toPort": 443, "groupId": Ref(LAMBDA_SG, "id")}],
-            egress=[],
+            ingress=(SecurityGroupRule(protocol="tcp", from_port=443, to_port=443, group_id=Ref(LAMBDA_SG, "id")),),
+            egress=(),
         )
     )
     for service in sorted(set(settings.interface)):
         entries.append(
             build.entry(
                 vpc_endpoint(service),
-                EC2_VPC_ENDPOINT,
                 build.name(f"{service.replace('.', '-')}-endpoint"),
-                {
-                    "vpcId": Ref(VPC, "id"),
-                    "serviceName": f"com.amazonaws.{aws_region}.{service}",
-                    "vpcEndpointType": "Interface",
-                    "subnetIds": [Ref(private_subnet(zone), "id") for zone in private_zones],
-                    "securityGroupIds": [Ref(ENDPOINT_SG, "id")],
-                    "privateDnsEnabled": True,
-                },
+                VpcEndpointProps(
+                    vpc_id=Ref(VPC, "id"),
+                    service_name=f"com.amazonaws.{aws_region}.{service}",
+                    vpc_endpoint_type="Interface",
+                    subnet_ids=tuple(Ref(private_subnet(zone), "id") for zone in private_zones),
+                    security_group_ids=(Ref(ENDPOINT_SG, "id"),),
+                    private_dns_enabled=True,
+                ),
             )
         )
     return entries
@@ -357,11 +336,11 @@ def _flow_logs_enabled(inputs: RegionInputs) -> bool:
     return inputs.settings.enhanced_security if enabled is None else enabled
 
 
-def _flow_logs(build: _Builder, inputs: RegionInputs) -> list[Desired]:
+def _flow_logs(build: _Builder, inputs: RegionInputs) -> list[Desired[Props]]:
     workspace = inputs.workspace
     aws_region = inputs.region.aws_region
     log_group_name = f"{FLOW_LOGS_PREFIX}{build.name('vpc')}"
-    trust = {
+    trust: PolicyDocument = {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -380,7 +359,7 @@ def _flow_logs(build: _Builder, inputs: RegionInputs) -> list[Desired]:
             }
         ],
     }
-    delivery = {
+    delivery: PolicyDocument = {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -394,31 +373,28 @@ def _flow_logs(build: _Builder, inputs: RegionInputs) -> list[Desired]:
     return [
         build.entry(
             FLOW_LOG_GROUP,
-            LOGS_LOG_GROUP,
             log_group_name,
-            {"logGroupName": log_group_name, "retentionInDays": inputs.settings.log_retention_days},
+            LogGroupProps(log_group_name=log_group_name, retention_in_days=inputs.settings.log_retention_days),
         ),
         build.entry(
             FLOW_LOG_ROLE,
-            IAM_ROLE,
             role_name,
-            {
-                "path": role_path(workspace.name, LAYER),
-                "assumeRolePolicyDocument": trust,
-                "description": f"Delivers the VPC flow logs of {workspace.name} to {log_group_name}",
-                "inlinePolicies": {FLOW_LOGS_POLICY: delivery},
-            },
+            RoleProps(
+                path=role_path(workspace.name, LAYER),
+                assume_role_policy_document=trust,
+                description=f"Delivers the VPC flow logs of {workspace.name} to {log_group_name}",
+                inline_policies={FLOW_LOGS_POLICY: delivery},
+            ),
         ),
         build.entry(
             FLOW_LOG,
-            EC2_FLOW_LOG,
             build.name("flow-log"),
-            {
-                "resourceId": Ref(VPC, "id"),
-                "resourceType": "VPC",
-                "trafficType": inputs.region.network.flow_logs.traffic_type,
-                "logGroupName": Ref(FLOW_LOG_GROUP, "name"),
-                "deliverLogsPermissionArn": Ref(FLOW_LOG_ROLE, "arn"),
-            },
+            FlowLogProps(
+                resource_id=Ref(VPC, "id"),
+                resource_type="VPC",
+                traffic_type=inputs.region.network.flow_logs.traffic_type,
+                log_group_name=Ref(FLOW_LOG_GROUP, "name"),
+                deliver_logs_permission_arn=Ref(FLOW_LOG_ROLE, "arn"),
+            ),
         ),
     ]

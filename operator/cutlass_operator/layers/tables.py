@@ -23,15 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from cutlass_operator.api.environment import DeletionPolicy
-from cutlass_operator.engine.resource import Desired, Observed, ResourceKind
+from cutlass_operator.engine.resource import Desired, Observed, Scope
 from cutlass_operator.layers.base import EnvironmentInputs
+from cutlass_operator.props.dynamodb import AttributeDefinition, GlobalSecondaryIndex, KeyElement, Replica, TableProps
 
 LAYER = "tables"
-DYNAMODB_TABLE = "dynamodb.table"
-STREAM = "NEW_AND_OLD_IMAGES"
+STREAM: Final = "NEW_AND_OLD_IMAGES"
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,9 @@ class TableDesign:
     indexes: tuple[tuple[str, str, str], ...] = ()  # (name, hash attribute, range attribute)
     ttl_attribute: str | None = None
 
-    def attributes(self) -> list[dict[str, str]]:
+    def attributes(self) -> tuple[AttributeDefinition, ...]:
         names = [self.hash_key, self.range_key] + [a for _, h, r in self.indexes for a in (h, r)]
-        return [{"attributeName": n, "attributeType": "S"} for n in sorted(set(names))]
+        return tuple(AttributeDefinition(n, "S") for n in sorted(set(names)))
 
 
 CREDITS = TableDesign("credits", "pk", "sk", indexes=(("by-alert-band", "alertBand", "pk"),))
@@ -67,12 +67,10 @@ class TablesLayer:
     condition = "TablesReady"
     holds_data = True
 
-    def kinds(self, inputs: EnvironmentInputs) -> Sequence[ResourceKind]:
-        from cutlass_operator.resources.dynamodb import TableKind
+    def kinds(self, inputs: EnvironmentInputs) -> Sequence[Scope]:
+        return [Scope(TableProps, name_prefix="cutlass-tech-")]
 
-        return [TableKind("cutlass-tech-", key_prefix=f"{LAYER}/")]
-
-    def desired(self, inputs: EnvironmentInputs) -> list[Desired]:
+    def desired(self, inputs: EnvironmentInputs) -> list[Desired[Any]]:
         """Tables in the primary region, replicated to each region whose key already exists.
 
         A region whose data layer has not made its key yet gets its replica on a later
@@ -80,45 +78,39 @@ class TablesLayer:
         """
         spec = inputs.environment
         primary = spec.primary_region
-        replicas = [
-            {"regionName": region, "kmsKeyArn": key}
+        replicas = tuple(
+            Replica(region_name=region, kms_key_arn=key)
             for region, key in sorted(inputs.region_keys.items())
             if region != primary and key is not None
-        ]
-        entries = []
+        )
+        entries: list[Desired[Any]] = []
         for design in TABLES:
             key = f"{LAYER}/{design.component}"
             name = table_name(inputs.workspace.environment, design)
-            properties: dict[str, Any] = {
-                "tableName": name,
-                "keySchema": [
-                    {"attributeName": design.hash_key, "keyType": "HASH"},
-                    {"attributeName": design.range_key, "keyType": "RANGE"},
-                ],
-                "attributeDefinitions": design.attributes(),
-                "billingMode": "PAY_PER_REQUEST",
-                "globalSecondaryIndexes": [
-                    {
-                        "indexName": index,
-                        "keySchema": [
-                            {"attributeName": hash_key, "keyType": "HASH"},
-                            {"attributeName": range_key, "keyType": "RANGE"},
-                        ],
-                        "projectionType": "ALL",
-                    }
+            props = TableProps(
+                table_name=name,
+                key_schema=(KeyElement(design.hash_key, "HASH"), KeyElement(design.range_key, "RANGE")),
+                attribute_definitions=design.attributes(),
+                billing_mode="PAY_PER_REQUEST",
+                global_secondary_indexes=tuple(
+                    GlobalSecondaryIndex(
+                        index_name=index,
+                        key_schema=(KeyElement(hash_key, "HASH"), KeyElement(range_key, "RANGE")),
+                        projection_type="ALL",
+                    )
                     for index, hash_key, range_key in design.indexes
-                ],
-                "streamViewType": STREAM,
-                "kmsKeyArn": inputs.region_keys.get(primary),
-                "pointInTimeRecovery": spec.data.point_in_time_recovery,
-                "ttlAttribute": design.ttl_attribute,
-                "deletionProtection": spec.effective_deletion_protection(),
-                "replicas": replicas,
+                ),
+                stream_view_type=STREAM,
+                kms_key_arn=inputs.region_keys.get(primary),
+                point_in_time_recovery=spec.data.point_in_time_recovery,
+                ttl_attribute=design.ttl_attribute,
+                deletion_protection=spec.effective_deletion_protection(),
+                replicas=replicas,
                 # Replicas hold the same data: protection and Retain keep them as they keep the table.
-                "pruneReplicas": spec.effective_deletion_policy() == DeletionPolicy.DELETE
+                prune_replicas=spec.effective_deletion_policy() == DeletionPolicy.DELETE
                 and not spec.effective_deletion_protection(),
-            }
-            entries.append(Desired(key, DYNAMODB_TABLE, name, properties, inputs.workspace.tags(LAYER, key, name)))
+            )
+            entries.append(Desired(key, props, name, inputs.workspace.tags(LAYER, key, name)))
         return entries
 
     def outputs(self, observed: Mapping[str, Observed]) -> dict[str, Any]:

@@ -15,12 +15,10 @@ and every list call of the service (GetRestApis, GetStages, GetUsagePlans, GetAp
 GetDomainNames) returns each item's tags, so the kinds find their resources with one list call and
 the selector, without the Resource Groups Tagging API.
 
-`apigateway.stage` (StageKind(), delete rank 70). Properties: `restApiId` and `stageName` (immutable),
-`definitionHash` (a `Ref` to the API's output), `description`, `tracingEnabled` (bool),
-`accessLogDestinationArn` (a log group ARN; a trailing `:*` is ignored) and `accessLogFormat` (both or
-neither), `throttlingRateLimit` (float) and `throttlingBurstLimit` (int), both or neither: the
-stage-wide `*/*` method setting; AWS's -1 ("no override") is observed as None. Tags at CreateStage.
-Outputs: `id` (`<api id>/<stage>`), `stageName`, `deploymentId`, `invokeUrl`
+`apigateway.stage` (StageKind(), `StageProps`, delete rank 70). `restApiId` and `stageName` cannot
+change in place (a new stage name replaces the stage). A trailing `:*` of the access log destination is
+ignored; AWS's throttling -1 ("no override") is observed as None. Tags at CreateStage. Outputs: `id`
+(`<api id>/<stage>`), `stageName`, `deploymentId`, `invokeUrl`
 (`https://<api id>.execute-api.<region>.amazonaws.com/<stage>`) and `arn`.
 
 Deployments. The deployment a stage serves carries the definition hash in its description
@@ -55,10 +53,11 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from cutlass_operator.engine.arns import dns_suffix, partition
 from cutlass_operator.engine.errors import RetryableError, TerminalError
 from cutlass_operator.engine.identity import WORKSPACE
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind
-from cutlass_operator.resources.arns import dns_suffix, partition
+from cutlass_operator.props.apigateway import StageProps
 from cutlass_operator.resources.errors import aws_errors, error_code, error_message, is_not_found, tolerate_not_found
 from cutlass_operator.resources.tags import key_of, matches, tag_changes
 
@@ -197,13 +196,13 @@ def _deployed_hash(description: str | None) -> str | None:
     return text[len(DEPLOYMENT_MARKER) :] if text.startswith(DEPLOYMENT_MARKER) else None
 
 
-class StageKind(ResourceKind):
-    kind = "apigateway.stage"
+class StageKind(ResourceKind[StageProps]):
+    props = StageProps
     delete_rank = 70
     immutable = frozenset({"restApiId", "stageName"})
     replaceable = frozenset({"stageName"})  # a stage of the new name first; mappings and plans move to it
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[StageProps]]) -> list[Observed]:
         for d in desired:
             _check_stage(d)
         wanted = {d.key for d in desired}
@@ -230,7 +229,7 @@ class StageKind(ResourceKind):
                     found.append(_stage_observed(ctx, self.kind, key, api["id"], dict(stage), deployed=deployed))
         return found
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[StageProps]) -> Observed:
         apigw = client(ctx)
         props = desired.properties
         api_id, name = str(props["restApiId"]), str(props["stageName"])
@@ -258,13 +257,20 @@ class StageKind(ResourceKind):
             observed = _stage_observed(ctx, self.kind, desired.key, api_id, dict(stage), deployed=None)
             return self._converge(apigw, ctx, desired, observed, deployment["id"])
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[StageProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         apigw = client(ctx)
         with apigateway_errors(f"update {self.kind} {observed.id}"):
             return self._converge(apigw, ctx, desired, observed, None)
 
     def _converge(
-        self, apigw: APIGatewayClient, ctx: KindContext, desired: Desired, observed: Observed, deployed: str | None
+        self,
+        apigw: APIGatewayClient,
+        ctx: KindContext,
+        desired: Desired[StageProps],
+        observed: Observed,
+        deployed: str | None,
     ) -> Observed:
         """One UpdateStage with every change; `deployed` is a deployment create made already."""
         props = desired.properties
@@ -297,7 +303,7 @@ class StageKind(ResourceKind):
         with apigateway_errors(f"delete {self.kind} {observed.id}"), tolerate_not_found():
             apigw.delete_stage(restApiId=api_id, stageName=name)
 
-    def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
+    def compare(self, desired: Desired[StageProps], observed: Observed) -> list[FieldDiff]:
         diffs = []
         want, have = _stage_settings(desired.properties), _stage_settings(observed.properties)
         for name in ("restApiId", "stageName", "definitionHash"):
@@ -312,7 +318,7 @@ class StageKind(ResourceKind):
         return diffs
 
 
-def _check_stage(desired: Desired) -> None:
+def _check_stage(desired: Desired[StageProps]) -> None:
     props = desired.properties
     for pair in (("accessLogDestinationArn", "accessLogFormat"), ("throttlingRateLimit", "throttlingBurstLimit")):
         if (props.get(pair[0]) is None) != (props.get(pair[1]) is None):

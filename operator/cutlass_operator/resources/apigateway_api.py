@@ -1,17 +1,9 @@
 """API Gateway REST APIs with their whole definition: resources, methods, integrations, authorizers.
 
-`apigateway.rest_api` (RestApiKind(name_prefix), delete rank 60). Properties, in the shapes observe
-reports them:
-
-- `name` (immutable), which must start with the kind's prefix (it carries the workspace).
-- `description` (None and "" are the same), `endpointType` (`REGIONAL`).
-- `authorizers`: `[{"name", "type": "COGNITO_USER_POOLS", "providerArns": [user pool ARNs],
-  "identitySource": "method.request.header.Authorization"}]`, known by name.
-- `routes`: `[{"path": "/usage-check", "method": "POST", "authorization": "COGNITO_USER_POOLS" | "NONE",
-  "authorizer": an authorizer's name or None, "scopes": [...], "integrationUri": "arn:aws:apigateway:
-  <region>:lambda:path/2015-03-31/functions/<alias ARN>/invocations"}]`, known by method and path. Every
-  integration is a Lambda proxy (`AWS_PROXY`, called with POST); observe reports an integration of
-  another type as `"<type> <method> <uri>"`, so it differs from any desired URI and is put back.
+`apigateway.rest_api` (RestApiKind(name_prefix), `RestApiProps`, delete rank 60). The name cannot change
+in place. Authorizers are known by name, routes by method and path. Every integration is a Lambda proxy
+(`AWS_PROXY`, called with POST); observe reports an integration of another type as
+`"<type> <method> <uri>"`, so it differs from any desired URI and is put back.
 
 The API owns its definition outright: methods, path parts and authorizers that no route or authorizer
 asks for are deleted, wherever they came from.
@@ -66,6 +58,7 @@ from typing import TYPE_CHECKING, Any, Final
 from botocore.exceptions import ClientError
 
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, Ref, ResourceKind, normalise
+from cutlass_operator.props.apigateway import RestApiProps
 from cutlass_operator.resources.apigateway import (
     PAGE_SIZE,
     apigateway_errors,
@@ -162,7 +155,7 @@ def _ancestors(path: str) -> list[str]:
     return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def _check_definition(desired: Desired) -> None:
+def _check_definition(desired: Desired[RestApiProps]) -> None:
     """A layer bug, not a user error: fail before anything is planned."""
     props = desired.properties
     names = [str(a.get("name")) for a in props.get("authorizers") or []]
@@ -283,18 +276,18 @@ def _definition_properties(definition: _Definition) -> dict[str, Any]:
 # -- the rest API kind ------------------------------------------------------------------------------
 
 
-class RestApiKind(ResourceKind):
-    kind = "apigateway.rest_api"
+class RestApiKind(ResourceKind[RestApiProps]):
+    props = RestApiProps
     delete_rank = 60
     immutable = frozenset({"name"})
 
-    def __init__(self, name_prefix: str) -> None:
+    def __init__(self, name_prefix: str = "", orphan_scope: str = "") -> None:
         if not name_prefix:
             raise ValueError("a rest API kind needs a name prefix: it is what keeps workspaces' APIs apart")
-        self.name_prefix = name_prefix
+        super().__init__(name_prefix, orphan_scope)
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
-        wanted: dict[str, Desired] = {}
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[RestApiProps]]) -> list[Observed]:
+        wanted: dict[str, Desired[RestApiProps]] = {}
         for d in desired:
             name = str(d.properties["name"])
             if not name.startswith(self.name_prefix):
@@ -328,7 +321,7 @@ class RestApiKind(ResourceKind):
         tags: dict[str, str],
         *,
         definition: _Definition | None,
-        want: Desired | None,
+        want: Desired[RestApiProps] | None,
     ) -> Observed:
         api_id = api["id"]
         types = list(api.get("endpointConfiguration", {}).get("types", []))
@@ -358,7 +351,7 @@ class RestApiKind(ResourceKind):
             outputs["definitionHash"] = definition_hash(properties)
         return Observed(key, self.kind, api_id, properties, tags, outputs, private)
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[RestApiProps]) -> Observed:
         apigw = client(ctx)
         props = desired.properties
         name = str(props["name"])
@@ -386,7 +379,9 @@ class RestApiKind(ResourceKind):
             _converge_definition(apigw, api_id, props, empty)
         return self._written(ctx, desired, api_id, root, dict(desired.tags))
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[RestApiProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         apigw = client(ctx)
         api_id = observed.id
         props = desired.properties
@@ -408,7 +403,7 @@ class RestApiKind(ResourceKind):
         with apigateway_errors(f"delete {self.kind} {observed.id}"), tolerate_not_found():
             apigw.delete_rest_api(restApiId=observed.id)
 
-    def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
+    def compare(self, desired: Desired[RestApiProps], observed: Observed) -> list[FieldDiff]:
         """Name, description and endpoint type, then one entry per authorizer and per route that differs."""
         diffs = []
         for name in ("name", "description", "endpointType"):
@@ -431,7 +426,7 @@ class RestApiKind(ResourceKind):
         return diffs
 
     def _written(
-        self, ctx: KindContext, desired: Desired, api_id: str, root: str | None, tags: dict[str, str]
+        self, ctx: KindContext, desired: Desired[RestApiProps], api_id: str, root: str | None, tags: dict[str, str]
     ) -> Observed:
         """The state after a create or update: the desired definition, now AWS's."""
         props = desired.properties

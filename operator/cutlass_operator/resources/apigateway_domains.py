@@ -1,14 +1,8 @@
 """API Gateway regional custom domain names, with their base path mappings managed inline.
 
-`apigateway.domain_name` (DomainNameKind(), delete rank 80). Properties, in the shapes observe reports
-them:
-
-- `domainName` (immutable), e.g. `api.eu-west-2.dev.example.com`.
-- `regionalCertificateArn` (an ACM certificate in the same region), `securityPolicy` (`TLS_1_2`) and
-  `endpointType` (`REGIONAL`).
-- `basePathMappings`: `[{"basePath": "(none)" or "" for the root, or a single path segment,
-  "restApiId", "stage"}]`, known by base path; "" and "(none)" are the same (AWS reports "(none)").
-  The stage must exist first: give `stage` as a `Ref` to the stage's `stageName` output.
+`apigateway.domain_name` (DomainNameKind(), `DomainNameProps`, delete rank 80). The name cannot change in
+place (a new name replaces the domain). Base path mappings are known by base path; "" and "(none)" are
+the same (AWS reports "(none)").
 
 Outputs: `id` and `domainName`, `regionalDomainName` and `regionalHostedZoneId` (the target and zone of
 the Route 53 alias record that points the name at API Gateway), and `arn`.
@@ -40,6 +34,7 @@ from botocore.exceptions import ClientError
 from cutlass_operator.engine.errors import TerminalError
 from cutlass_operator.engine.identity import WORKSPACE
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind
+from cutlass_operator.props.apigateway import DomainNameProps
 from cutlass_operator.resources.apigateway import (
     CONFLICT,
     PAGE_SIZE,
@@ -76,13 +71,13 @@ def _mappings(value: Any) -> dict[str, dict[str, Any]]:
     return result
 
 
-class DomainNameKind(ResourceKind):
-    kind = "apigateway.domain_name"
+class DomainNameKind(ResourceKind[DomainNameProps]):
+    props = DomainNameProps
     delete_rank = 80
     immutable = frozenset({"domainName"})
     replaceable = frozenset({"domainName"})  # the new name is served before the old one goes
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[DomainNameProps]]) -> list[Observed]:
         wanted = {d.key for d in desired}
         apigw = client(ctx)
         found: list[Observed] = []
@@ -127,7 +122,7 @@ class DomainNameKind(ResourceKind):
         }
         return Observed(key, self.kind, name, properties, dict(domain.get("tags", {})), outputs)
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[DomainNameProps]) -> Observed:
         apigw = client(ctx)
         props = desired.properties
         name = str(props["domainName"])
@@ -168,12 +163,16 @@ class DomainNameKind(ResourceKind):
             ) from exc
         return domain
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[DomainNameProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         apigw = client(ctx)
         with apigateway_errors(f"update {self.kind} {observed.id}"):
             return self._converge(ctx, apigw, desired, observed)
 
-    def _converge(self, ctx: KindContext, apigw: APIGatewayClient, desired: Desired, observed: Observed) -> Observed:
+    def _converge(
+        self, ctx: KindContext, apigw: APIGatewayClient, desired: Desired[DomainNameProps], observed: Observed
+    ) -> Observed:
         props = desired.properties
         name = observed.id
         have = observed.properties
@@ -214,7 +213,7 @@ class DomainNameKind(ResourceKind):
         with apigateway_errors(f"delete {self.kind} {observed.id}"), tolerate_not_found():
             apigw.delete_domain_name(domainName=observed.id)
 
-    def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
+    def compare(self, desired: Desired[DomainNameProps], observed: Observed) -> list[FieldDiff]:
         diffs = [
             FieldDiff(name, observed.properties.get(name), desired.properties.get(name))
             for name in ("domainName", *SETTINGS)

@@ -1,11 +1,7 @@
 """API Gateway usage plans and the API keys that belong to them.
 
-`apigateway.usage_plan` (UsagePlanKind(name_prefix), delete rank 75). Properties, in the shapes observe
-reports them: `name` (immutable, starts with the prefix), `description` (None and "" are the same),
-`throttle` (`{"rateLimit": float, "burstLimit": int}` or None), `quota` (`{"limit": int, "period":
-"DAY" | "WEEK" | "MONTH", "offset": int}` or None) and `apiStages` (`[{"apiId", "stage"}]`, in any
-order). A stage must exist before a plan names it: give `stage` as a `Ref` to the stage's `stageName`
-output (or depend on the stage). Outputs: `id`, `name`, `arn`.
+`apigateway.usage_plan` (UsagePlanKind(name_prefix), `UsagePlanProps`, delete rank 75). The name cannot
+change in place; API stages compare in any order. Outputs: `id`, `name`, `arn`.
 
 Identity. Plan names are not unique in API Gateway; a plan is ours by the tags CreateUsagePlan takes.
 Observe is one GetUsagePlans, paginated (500 a page, tags with each plan), keeping those under the prefix
@@ -15,13 +11,11 @@ tags. Update is one UpdateUsagePlan whose patch operations change the quota and 
 `add`/`remove` `/apiStages` (`<api id>:<stage>`): the plan, its id and its keys stay. Then tags. Delete
 detaches the API stages first (AWS refuses to delete a plan that still has them), then DeleteUsagePlan.
 
-`apigateway.api_key` (ApiKeyKind(name_prefix), delete rank 78). Properties: `name` (immutable, starts
-with the prefix), `description`, `enabled` (bool) and `usagePlanId`, the one plan of this workspace the
-key belongs to (usually a `Ref` to the plan's `id`; None for none). Observe reports the plan's id, None,
-or the sorted list of ids when a key is found in several of the workspace's plans, which is a diff to
-repair. Outputs: `id`, `name`, `usagePlanId`. The key's value never leaves AWS: it is not read
-(`includeValues` false) and not kept from CreateApiKey's answer, since outputs end up in the
-Kubernetes status.
+`apigateway.api_key` (ApiKeyKind(name_prefix), `ApiKeyProps`, delete rank 78). The name cannot change in
+place. Observe reports `usagePlanId` as the plan's id, None, or the sorted list of ids when a key is found
+in several of the workspace's plans, which is a diff to repair. Outputs: `id`, `name`, `usagePlanId`.
+The key's value never leaves AWS: it is not read (`includeValues` false) and not kept from
+CreateApiKey's answer, since outputs end up in the Kubernetes status.
 
 Observe. One GetApiKeys, paginated (all the region's keys, 500 a page, tags with each; the name query
 is not used because AWS does not document it as a prefix match), keeping those under the prefix with
@@ -48,7 +42,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind
+from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, Props, ResourceKind
+from cutlass_operator.props.apigateway import ApiKeyProps, UsagePlanProps
 from cutlass_operator.resources.apigateway import (
     PAGE_SIZE,
     apigateway_errors,
@@ -69,7 +64,7 @@ PLAN_SETTINGS = ("description", "throttle", "quota", "apiStages")
 KEY_SETTINGS = ("description", "enabled", "usagePlanId")
 
 
-def _check_prefix(desired: Sequence[Desired], prefix: str, what: str) -> None:
+def _check_prefix(desired: Sequence[Desired[Props]], prefix: str, what: str) -> None:
     for d in desired:
         name = str(d.properties["name"])
         if not name.startswith(prefix):
@@ -110,17 +105,17 @@ def _plan_settings(props: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-class UsagePlanKind(ResourceKind):
-    kind = "apigateway.usage_plan"
+class UsagePlanKind(ResourceKind[UsagePlanProps]):
+    props = UsagePlanProps
     delete_rank = 75
     immutable = frozenset({"name"})
 
-    def __init__(self, name_prefix: str) -> None:
+    def __init__(self, name_prefix: str = "", orphan_scope: str = "") -> None:
         if not name_prefix:
             raise ValueError("a usage plan kind needs a name prefix: it is what keeps workspaces' plans apart")
-        self.name_prefix = name_prefix
+        super().__init__(name_prefix, orphan_scope)
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[UsagePlanProps]]) -> list[Observed]:
         _check_prefix(desired, self.name_prefix, "usage plan")
         apigw = client(ctx)
         found: list[Observed] = []
@@ -139,9 +134,9 @@ class UsagePlanKind(ResourceKind):
         outputs = {"id": plan_id, "name": name, "arn": resource_arn(ctx.region, f"/usageplans/{plan_id}")}
         return Observed(key, self.kind, plan_id, properties, dict(tags), outputs)
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[UsagePlanProps]) -> Observed:
         apigw = client(ctx)
-        name = str(desired.properties["name"])
+        name = desired.props.name
         want = _plan_settings(desired.properties)
         params: dict[str, Any] = {"name": name, "apiStages": want["apiStages"], "tags": dict(desired.tags)}
         if want["description"]:
@@ -153,7 +148,9 @@ class UsagePlanKind(ResourceKind):
             plan = apigw.create_usage_plan(**params)
         return self._observed(ctx, desired.key, plan, desired.tags)
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[UsagePlanProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         apigw = client(ctx)
         plan_id = observed.id
         want, have = _plan_settings(desired.properties), _plan_settings(observed.properties)
@@ -184,7 +181,7 @@ class UsagePlanKind(ResourceKind):
                 apigw.update_usage_plan(usagePlanId=observed.id, patchOperations=detach)
             apigw.delete_usage_plan(usagePlanId=observed.id)
 
-    def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
+    def compare(self, desired: Desired[UsagePlanProps], observed: Observed) -> list[FieldDiff]:
         want, have = _plan_settings(desired.properties), _plan_settings(observed.properties)
         diffs = []
         if desired.properties.get("name") != observed.properties.get("name"):
@@ -204,7 +201,7 @@ def _limits_patch(
     return [patch("replace", f"{root}/{name}", value) for name, value in want.items() if have.get(name) != value]
 
 
-def _tag_diffs(desired: Desired, observed: Observed) -> list[FieldDiff]:
+def _tag_diffs(desired: Desired[Props], observed: Observed) -> list[FieldDiff]:
     return [
         FieldDiff(f"tags.{name}", observed.tags.get(name), want)
         for name, want in sorted(desired.tags.items())
@@ -222,17 +219,17 @@ def _plan_of(plans: Sequence[str]) -> str | list[str] | None:
     return plans[0] if len(plans) == 1 else sorted(plans)
 
 
-class ApiKeyKind(ResourceKind):
-    kind = "apigateway.api_key"
+class ApiKeyKind(ResourceKind[ApiKeyProps]):
+    props = ApiKeyProps
     delete_rank = 78
     immutable = frozenset({"name"})
 
-    def __init__(self, name_prefix: str) -> None:
+    def __init__(self, name_prefix: str = "", orphan_scope: str = "") -> None:
         if not name_prefix:
             raise ValueError("an API key kind needs a name prefix: it is what keeps workspaces' keys apart")
-        self.name_prefix = name_prefix
+        super().__init__(name_prefix, orphan_scope)
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[ApiKeyProps]]) -> list[Observed]:
         _check_prefix(desired, self.name_prefix, "API key")
         wanted = {d.key for d in desired}
         apigw = client(ctx)
@@ -263,7 +260,7 @@ class ApiKeyKind(ResourceKind):
         outputs = {"id": key_id, "name": name, "usagePlanId": properties["usagePlanId"]}
         return Observed(entry, self.kind, key_id, properties, dict(tags), outputs, {"plans": plans})
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[ApiKeyProps]) -> Observed:
         apigw = client(ctx)
         props = desired.properties
         name = str(props["name"])
@@ -282,7 +279,9 @@ class ApiKeyKind(ResourceKind):
                 plans = [str(props["usagePlanId"])]
         return self._observed(desired.key, key, desired.tags, plans)
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[ApiKeyProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         apigw = client(ctx)
         key_id = observed.id
         props = desired.properties
@@ -319,7 +318,7 @@ class ApiKeyKind(ResourceKind):
         with apigateway_errors(f"delete {self.kind} {observed.id}"), tolerate_not_found():
             apigw.delete_api_key(apiKey=observed.id)
 
-    def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
+    def compare(self, desired: Desired[ApiKeyProps], observed: Observed) -> list[FieldDiff]:
         want = {
             "name": desired.properties.get("name"),
             "description": desired.properties.get("description") or "",

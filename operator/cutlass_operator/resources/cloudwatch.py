@@ -1,10 +1,7 @@
 """CloudWatch metric alarms, identified by a name prefix that carries the workspace.
 
-Properties of `cloudwatch.alarm`: `alarmName` (immutable; must start with the kind's `name_prefix`),
-`description`, `namespace`, `metricName`, `dimensions` (`{name: value}`), `statistic`, `period`,
-`evaluationPeriods`, `datapointsToAlarm` (None: the same as `evaluationPeriods`), `threshold`
-(a float), `comparisonOperator`, `treatMissingData` (None: AWS's default, `missing`) and
-`alarmActions` (a list of ARNs). Outputs: `id` and `name` (the alarm name), `arn` and `state`
+The properties are `AlarmProps`; `alarmName` is immutable and must start with the kind's
+`name_prefix`. Outputs: `id` and `name` (the alarm name), `arn` and `state`
 (`OK`, `ALARM` or `INSUFFICIENT_DATA`).
 
 Identity. The kind owns one family of names, its `name_prefix` (e.g. `cutlass-tech-dev-london-`),
@@ -36,8 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from cutlass_operator.engine.arns import partition
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind, normalise
-from cutlass_operator.resources.arns import partition
+from cutlass_operator.props.cloudwatch import AlarmProps
 from cutlass_operator.resources.errors import aws_errors, is_not_found
 
 if TYPE_CHECKING:
@@ -45,19 +43,18 @@ if TYPE_CHECKING:
     from mypy_boto3_cloudwatch.type_defs import MetricAlarmTypeDef, PutMetricAlarmInputTypeDef, TagTypeDef
 
 
-class AlarmKind(ResourceKind):
-    kind = "cloudwatch.alarm"
+class AlarmKind(ResourceKind[AlarmProps]):
+    props = AlarmProps
     # Alarms go first: they point at functions and topics, nothing points at them.
     delete_rank = 95
     immutable = frozenset({"alarmName"})
 
-    def __init__(self, name_prefix: str, orphan_scope: str = "") -> None:
+    def __init__(self, name_prefix: str = "", orphan_scope: str = "") -> None:
         if not name_prefix:
             raise ValueError("an alarm kind needs a name prefix that carries its workspace: identity is by name")
-        self.name_prefix = name_prefix
-        self.orphan_scope = orphan_scope
+        super().__init__(name_prefix, orphan_scope)
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[AlarmProps]]) -> list[Observed]:
         cloudwatch = _client(ctx)
         keys = {self._name(d): d.key for d in desired}
         found: list[Observed] = []
@@ -73,11 +70,13 @@ class AlarmKind(ResourceKind):
                         found.append(self._observed(key, alarm))
         return sorted(found, key=lambda o: o.id)
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[AlarmProps]) -> Observed:
         # A new alarm has no data yet; the state comes from the next observe.
         return self._put(ctx, desired, "create", "INSUFFICIENT_DATA")
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[AlarmProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         # AWS keeps an alarm's state when its definition is replaced.
         result = self._put(ctx, desired, "update", observed.outputs.get("state"))
         if desired.tags:
@@ -96,7 +95,7 @@ class AlarmKind(ResourceKind):
     def retain(self, ctx: KindContext, observed: Observed) -> None:
         """Identity is by name, not by tags, so there is nothing to remove: the alarm stays as it is."""
 
-    def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
+    def compare(self, desired: Desired[AlarmProps], observed: Observed) -> list[FieldDiff]:
         """Properties only (tags are not read); numbers compare by value, so 80 and 80.0 agree."""
         return [
             FieldDiff(name, observed.properties.get(name), want)
@@ -104,13 +103,13 @@ class AlarmKind(ResourceKind):
             if _comparable(name, observed.properties.get(name)) != _comparable(name, want)
         ]
 
-    def _name(self, desired: Desired) -> str:
+    def _name(self, desired: Desired[AlarmProps]) -> str:
         name = str(desired.properties["alarmName"])
         if not name.startswith(self.name_prefix):
             raise ValueError(f"{desired.key}: alarm {name} is outside {self.name_prefix}, where observe looks")
         return name
 
-    def _put(self, ctx: KindContext, desired: Desired, action: str, state: str | None) -> Observed:
+    def _put(self, ctx: KindContext, desired: Desired[AlarmProps], action: str, state: str | None) -> Observed:
         name = self._name(desired)
         request = _alarm_request(name, desired.properties)
         if desired.tags:

@@ -1,21 +1,11 @@
 """Cognito user pools and what hangs off them: app clients, resource servers (OAuth scopes) and the
 hosted UI's domain. One pool per workspace is the expected shape; nothing here assumes it.
 
-`cognito.user_pool` (`UserPoolKind(name_prefix)`, delete rank 50). Properties, in the shapes observe
-reports them:
-
-- `poolName` (immutable; must start with `name_prefix`, which carries the workspace).
-- `passwordPolicy`: `{minimumLength, requireUppercase, requireLowercase, requireNumbers, requireSymbols,
-  temporaryPasswordValidityDays}`; a key the spec leaves out compares as Cognito's default (8, true,
-  true, true, true, 7).
-- `mfaConfiguration` (`OFF`, `OPTIONAL` or `ON`): MFA other than OFF is by authenticator app
-  (software token); SMS would need an SNS role and a sender identity the spec does not have.
-- `usernameAttributes` (immutable, e.g. `["email"]`), `autoVerifiedAttributes` (e.g. `["email"]`).
-- `advancedSecurityMode` (`OFF`, `AUDIT`, `ENFORCED`; AWS accepts the last two only on a pool of the
-  Plus feature plan) and `deletionProtection` (`ACTIVE` or `INACTIVE`).
-
-Outputs: `id` (the pool id, `<region>_<suffix>`), `arn`, `name`, `issuer`
-(`https://cognito-idp.<region>.amazonaws.com/<id>`, the `iss` of every token the pool signs), `jwksUrl`
+`cognito.user_pool` (`UserPoolKind(name_prefix)`, `UserPoolProps`, delete rank 50). The name (which
+must start with `name_prefix`, which carries the workspace) and the username attributes cannot change in
+place. MFA other than OFF is by authenticator app (software token): SMS would need an SNS role and a
+sender identity the spec does not have. Outputs: `id` (the pool id, `<region>_<suffix>`), `arn`, `name`,
+`issuer` (`https://cognito-idp.<region>.amazonaws.com/<id>`, the `iss` of every token the pool signs), `jwksUrl`
 (`<issuer>/.well-known/jwks.json`) and `providerName` (`cognito-idp.<region>.amazonaws.com/<id>`, the
 form identity pools and API Gateway authorizers name a pool by).
 
@@ -44,21 +34,14 @@ deleted the domain meanwhile), its domains go first (Cognito refuses to delete a
 DeleteUserPool, which takes the pool's clients and resource servers with it.
 Retain tags the pool `cutlass.tech/retained` and removes its identity tags: pools hold users.
 
-`cognito.user_pool_client` (`UserPoolClientKind(orphan_scope, pool_prefix=...)`, delete rank 70).
-Properties: `userPoolId` (immutable, usually a `Ref` to the pool's `id`), `clientName` (immutable),
-`generateSecret` (immutable), `explicitAuthFlows`, `allowedOAuthFlows` (`["code"]`,
-`["client_credentials"]`...), `allowedOAuthScopes` (`openid`, `email`... or `<resource server
-identifier>/<scope>`), `allowedOAuthFlowsUserPoolClient`, `callbackUrls`, `logoutUrls`,
-`supportedIdentityProviders` (`["COGNITO"]`), `preventUserExistenceErrors` (`ENABLED` or `LEGACY`), and,
-optional, `accessTokenValidityMinutes`, `idTokenValidityMinutes`, `refreshTokenValidityDays`.
-Outputs: `id` (the client id) and `name`. The client secret is never an output: outputs end up in
-Kubernetes status. Whoever needs the secret reads it from Cognito (DescribeUserPoolClient) with its own
-credentials, or a later feature writes it to a Kubernetes Secret.
+`cognito.user_pool_client` (`UserPoolClientKind(name_prefix, orphan_scope)`, `UserPoolClientProps`,
+delete rank 70). The pool (usually a `Ref` to the pool's `id`), the name and whether the client has a
+secret cannot change in place. Outputs: `id` (the client id) and `name`. The client secret is never an
+output: outputs end up in Kubernetes status. Whoever needs the secret reads it from Cognito
+(DescribeUserPoolClient) with its own credentials, or a later feature writes it to a Kubernetes Secret.
 
-`cognito.resource_server` (`ResourceServerKind(orphan_scope, pool_prefix=...)`, delete rank 60).
-Properties: `userPoolId` (immutable), `identifier` (immutable; `https://api-dev.example.com` or
-`cutlass-api`), `name`, `scopes` (`[{"name": "usage.read", "description": "..."}]`; a scope without a
-description gets its name as one, since Cognito requires one). Outputs: `id` (`<pool id>/<identifier>`),
+`cognito.resource_server` (`ResourceServerKind(name_prefix, orphan_scope)`, `ResourceServerProps`, delete
+rank 60). The pool and the identifier cannot change in place. Outputs: `id` (`<pool id>/<identifier>`),
 `identifier` and `scopes` (the full scope names `<identifier>/<scope>` clients ask for). A client may
 only name scopes that exist, so a layer makes clients depend on the resource server; when both change
 in one reconcile the resource server is updated first.
@@ -66,13 +49,13 @@ in one reconcile the resource server is updated first.
 Identity of clients and resource servers. Neither carries tags; each is known by its pool and its name
 (identifier). The pool belongs to the workspace, so everything in it is ours: a client or resource
 server there that no entry wants is an orphan under `orphan_scope` (the layer's key prefix), which the
-engine deletes. Observe visits the pools the desired entries name and, with `pool_prefix` (the pool
-kind's `name_prefix`), every pool of the workspace: that is how an entry whose `userPoolId` is a `Ref`
+engine deletes. Observe visits the pools the desired entries name and, with `name_prefix` (the pool
+kind's), every pool of the workspace: that is how an entry whose `userPoolId` is a `Ref`
 (the pool's key) finds its pool before the reference is resolved, and how orphans are found in a pool
-no entry names any more. A `Ref` without `pool_prefix` is a layer bug (ValueError). Per resync, for V
+no entry names any more. A `Ref` without `name_prefix` is a layer bug (ValueError). Per resync, for V
 visited pools: clients read V ListUserPoolClients (60 a page) plus one DescribeUserPoolClient per
 desired client found (orphans need no more than the listing); resource servers read V
-ListResourceServers (50 a page); with `pool_prefix`, each kind adds the workspace's pools listing
+ListResourceServers (50 a page); with `name_prefix`, each kind adds the workspace's pools listing
 (1 + P, as the pool kind). Should a crash leave two clients of one name, the older is kept.
 
 Client create is CreateUserPoolClient; update is UpdateUserPoolClient, which also resets what it is not
@@ -81,10 +64,9 @@ attributes, token validities and the like survive). Resource servers: CreateReso
 there, a create whose result the last observe missed, is updated instead), UpdateResourceServer,
 DeleteResourceServer. Retain leaves both as they are: the pool is what is retained.
 
-`cognito.user_pool_domain` (`UserPoolDomainKind()`, delete rank 60): the prefix domain of the hosted
-UI and OAuth endpoints. Properties: `userPoolId` (immutable), `domain` (immutable; the prefix, e.g.
-`cutlass-tech-dev-london-<account>`). AWS keeps prefix domains unique per region across all accounts, so
-the prefix should carry the account id. Outputs: `id` and `domain` (the prefix), `hostedUiUrl`
+`cognito.user_pool_domain` (`UserPoolDomainKind()`, `UserPoolDomainProps`, delete rank 60): the prefix
+domain of the hosted UI and OAuth endpoints, e.g. `cutlass-tech-dev-london-<account>`; neither the pool
+nor the prefix can change in place. Outputs: `id` and `domain` (the prefix), `hostedUiUrl`
 (`https://<domain>.auth.<region>.amazoncognito.com`) and `status`. Observe is one DescribeUserPoolDomain
 per desired domain; a domain of another pool is not ours: it is not reported, and create stops with the
 terminal error `NameTaken` (AWS says the same of a prefix another account holds). When `userPoolId` is
@@ -97,7 +79,7 @@ minute, custom domains far longer); delete is DeleteUserPoolDomain and a bounded
 so the pool can go after it. Retain leaves it.
 
 Altogether, the usual stack (one pool, one resource server, one client and one domain, the last three
-naming the pool by `Ref`, `pool_prefix` given) reads 11 times in a no-op resync while the region has
+naming the pool by `Ref`, `name_prefix` given) reads 11 times in a no-op resync while the region has
 at most 60 pools: ListUserPools 3, DescribeUserPool 4, ListResourceServers, ListUserPoolClients,
 DescribeUserPoolClient and DescribeUserPoolDomain once each.
 
@@ -119,16 +101,30 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
+from cutlass_operator.engine.arns import dns_suffix, partition
 from cutlass_operator.engine.errors import RetryableError, TerminalError
 from cutlass_operator.engine.identity import IDENTITY_TAGS, KEY, RETAINED, WORKSPACE
-from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, Ref, ResourceKind, normalise
-from cutlass_operator.resources.arns import dns_suffix, partition
+from cutlass_operator.engine.resource import (
+    Desired,
+    FieldDiff,
+    KindContext,
+    Observed,
+    P,
+    Ref,
+    ResourceKind,
+    normalise,
+)
+from cutlass_operator.props.cognito import (
+    ResourceServerProps,
+    UserPoolClientProps,
+    UserPoolDomainProps,
+    UserPoolProps,
+)
 from cutlass_operator.resources.errors import aws_errors, error_code, error_message, is_not_found, tolerate_not_found
 from cutlass_operator.resources.tags import key_of, matches, tag_changes
 from cutlass_operator.resources.waits import WaitPolicy, wait_until
@@ -248,22 +244,22 @@ def pool_outputs(region: str, pool_id: str, arn: str, name: str) -> dict[str, An
 # -- user pools ------------------------------------------------------------------------------------
 
 
-class UserPoolKind(ResourceKind):
-    kind = "cognito.user_pool"
+class UserPoolKind(ResourceKind[UserPoolProps]):
+    props = UserPoolProps
     # Below the clients, resource servers and domains that live in the pool.
     delete_rank = 50
     immutable = frozenset({"poolName", "usernameAttributes"})
 
-    def __init__(self, name_prefix: str, *, wait: WaitPolicy | None = None) -> None:
+    def __init__(self, name_prefix: str = "", orphan_scope: str = "", *, wait: WaitPolicy | None = None) -> None:
         if not name_prefix:
             raise ValueError("a user pool kind needs a name prefix that carries its workspace")
-        self.name_prefix = name_prefix
+        super().__init__(name_prefix, orphan_scope)
         # Deleting a pool's domain before the pool: seconds for a prefix domain.
         self.wait = wait or WaitPolicy(timeout=120.0, interval=5.0)
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[UserPoolProps]]) -> list[Observed]:
         for d in desired:
-            name = str(d.properties["poolName"])
+            name = d.props.pool_name
             if not name.startswith(self.name_prefix):
                 raise ValueError(f"{d.key}: user pool {name} is outside {self.name_prefix}")
         cognito = _client(ctx)
@@ -271,9 +267,9 @@ class UserPoolKind(ResourceKind):
             pools = _workspace_pools(cognito, ctx, self.name_prefix)
         return [self._observed(ctx, key_of(_tags(pool), pool["Id"]), pool) for pool in pools]
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[UserPoolProps]) -> Observed:
         cognito = _client(ctx)
-        props = _pool_comparable(desired.properties)
+        props = desired.properties
         name = str(props["poolName"])
         if not name.startswith(self.name_prefix):
             raise ValueError(f"{desired.key}: user pool {name} is outside {self.name_prefix}")
@@ -298,11 +294,13 @@ class UserPoolKind(ResourceKind):
         pool["MfaConfiguration"] = cast("UserPoolMfaTypeType", mfa)
         return self._observed(ctx, desired.key, pool)
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[UserPoolProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         cognito = _client(ctx)
         pool_id = observed.id
         what = f"update {self.kind} {pool_id}"
-        want = {**observed.properties, **_pool_comparable(desired.properties)}
+        want = {**observed.properties, **desired.properties}
         differing = {
             name for name, value in want.items() if normalise(value) != normalise(observed.properties.get(name))
         }
@@ -355,10 +353,6 @@ class UserPoolKind(ResourceKind):
         with aws_errors(f"retain {self.kind} {observed.id}"):
             cognito.tag_resource(ResourceArn=arn, Tags={RETAINED: "true"})
             cognito.untag_resource(ResourceArn=arn, TagKeys=[k for k in IDENTITY_TAGS if k in observed.tags])
-
-    def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
-        """Password policy keys the spec leaves out compare as Cognito's defaults."""
-        return super().compare(replace(desired, properties=_pool_comparable(desired.properties)), observed)
 
     def _observed(self, ctx: KindContext, key: str, pool: UserPoolTypeTypeDef) -> Observed:
         pool_id = pool["Id"]
@@ -429,16 +423,6 @@ def _password_request(policy: Mapping[str, Any]) -> dict[str, Any]:
     return {field: full[prop] for prop, field in PASSWORD_FIELDS.items()}
 
 
-def _pool_comparable(properties: Mapping[str, Any]) -> dict[str, Any]:
-    result = dict(properties)
-    if "passwordPolicy" in result:
-        result["passwordPolicy"] = {**PASSWORD_DEFAULTS, **(result["passwordPolicy"] or {})}
-    for prop in ATTRIBUTE_LISTS:
-        if prop in result and result[prop] is None:
-            result[prop] = []
-    return result
-
-
 def _domains(pool: UserPoolTypeTypeDef) -> list[str]:
     """The pool's prefix domain and custom domain, where it has them."""
     return [d for d in (pool.get("Domain"), pool.get("CustomDomain")) if d]
@@ -483,15 +467,11 @@ def _timestamp(value: Any) -> float:
 # -- the pools of sub-resources --------------------------------------------------------------------
 
 
-class _InPool(ResourceKind):
+class _InPool(ResourceKind[P]):
     """What clients and resource servers share: they live in a pool, named by `userPoolId`, and have no
-    tags, so only their properties are compared."""
+    tags, so only their properties are compared. `name_prefix` is the pool kind's."""
 
-    def __init__(self, orphan_scope: str = "", *, pool_prefix: str = "") -> None:
-        self.orphan_scope = orphan_scope
-        self.pool_prefix = pool_prefix
-
-    def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
+    def compare(self, desired: Desired[P], observed: Observed) -> list[FieldDiff]:
         comparable = self._comparable(desired.properties)
         return [
             FieldDiff(name, observed.properties.get(name), want)
@@ -503,7 +483,7 @@ class _InPool(ResourceKind):
         return dict(properties)
 
     def _pools(
-        self, ctx: KindContext, cognito: CognitoIdentityProviderClient, desired: Sequence[Desired]
+        self, ctx: KindContext, cognito: CognitoIdentityProviderClient, desired: Sequence[Desired[P]]
     ) -> tuple[dict[str, str], list[str]]:
         """(desired key -> its pool id, for those whose pool is known; the pools to visit)."""
         literal: dict[str, str] = {}
@@ -516,17 +496,17 @@ class _InPool(ResourceKind):
                 refs[d.key] = pool
             else:
                 raise ValueError(f"{d.key}: userPoolId must be a pool id or a reference to a user pool's output")
-        if refs and not self.pool_prefix:
+        if refs and not self.name_prefix:
             key, ref = sorted(refs.items())[0]
             raise ValueError(
                 f"{key}: userPoolId is a reference to {ref.key}; give {type(self).__name__} the pools' "
-                "name prefix (pool_prefix) so observe can find the pool before the reference is resolved"
+                "name prefix (name_prefix) so observe can find the pool before the reference is resolved"
             )
         visit = set(literal.values())
         resolved = dict(literal)
-        if self.pool_prefix:
+        if self.name_prefix:
             by_key: dict[str, dict[str, Any]] = {}
-            for pool in _workspace_pools(cognito, ctx, self.pool_prefix):
+            for pool in _workspace_pools(cognito, ctx, self.name_prefix):
                 visit.add(pool["Id"])
                 outputs = pool_outputs(ctx.region, pool["Id"], pool.get("Arn", ""), pool.get("Name", ""))
                 by_key.setdefault(_tags(pool).get(KEY, ""), outputs)  # oldest first, as the pool kind keeps
@@ -543,18 +523,18 @@ class _InPool(ResourceKind):
 # -- app clients -------------------------------------------------------------------------------------
 
 
-class UserPoolClientKind(_InPool):
-    kind = "cognito.user_pool_client"
+class UserPoolClientKind(_InPool[UserPoolClientProps]):
+    props = UserPoolClientProps
     # Above the resource servers whose scopes clients name, and the pool.
     delete_rank = 70
     immutable = frozenset({"userPoolId", "clientName", "generateSecret"})
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[UserPoolClientProps]]) -> list[Observed]:
         cognito = _client(ctx)
         found: list[Observed] = []
         with aws_errors(f"observe {self.kind} in {ctx.region}"):
             pools, visit = self._pools(ctx, cognito, desired)
-            wanted: dict[tuple[str, str], Desired] = {}
+            wanted: dict[tuple[str, str], Desired[UserPoolClientProps]] = {}
             for d in desired:
                 if d.key in pools:
                     identity = (pools[d.key], str(d.properties["clientName"]))
@@ -587,7 +567,7 @@ class UserPoolClientKind(_InPool):
                 found += [self._observed(wanted[pool_id, c.get("ClientName", "")].key, c) for c in ours]
         return found
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[UserPoolClientProps]) -> Observed:
         cognito = _client(ctx)
         props = desired.properties
         pool_id, name = str(props["userPoolId"]), str(props["clientName"])
@@ -602,7 +582,9 @@ class UserPoolClientKind(_InPool):
             created = cognito.create_user_pool_client(**request)["UserPoolClient"]
         return self._observed(desired.key, created)
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[UserPoolClientProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         cognito = _client(ctx)
         pool_id = str(observed.properties["userPoolId"])
         what = f"update {self.kind} {observed.properties.get('clientName')} in {pool_id}"
@@ -633,13 +615,6 @@ class UserPoolClientKind(_InPool):
 
     def retain(self, ctx: KindContext, observed: Observed) -> None:
         """Nothing marks a client as managed but its pool: it stays as it is."""
-
-    def _comparable(self, properties: Mapping[str, Any]) -> dict[str, Any]:
-        result = dict(properties)
-        for prop in CLIENT_LISTS:
-            if prop in result and result[prop] is None:
-                result[prop] = []
-        return result
 
     def _observed(self, key: str, client: UserPoolClientTypeTypeDef) -> Observed:
         # The secret is read for `generateSecret` only: neither kept nor shown.
@@ -729,12 +704,12 @@ def _describe_client(
 # -- resource servers --------------------------------------------------------------------------------
 
 
-class ResourceServerKind(_InPool):
-    kind = "cognito.resource_server"
+class ResourceServerKind(_InPool[ResourceServerProps]):
+    props = ResourceServerProps
     delete_rank = 60
     immutable = frozenset({"userPoolId", "identifier"})
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[ResourceServerProps]]) -> list[Observed]:
         cognito = _client(ctx)
         found: list[Observed] = []
         with aws_errors(f"observe {self.kind} in {ctx.region}"):
@@ -753,7 +728,7 @@ class ResourceServerKind(_InPool):
                     found.append(self._observed(key, server))
         return found
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[ResourceServerProps]) -> Observed:
         cognito = _client(ctx)
         props = self._comparable(desired.properties)
         pool_id, identifier = str(props["userPoolId"]), str(props["identifier"])
@@ -775,7 +750,9 @@ class ResourceServerKind(_InPool):
                 server = cognito.update_resource_server(**request)["ResourceServer"]
         return self._observed(desired.key, server)
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[ResourceServerProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         cognito = _client(ctx)
         props = {**observed.properties, **self._comparable(desired.properties)}
         pool_id, identifier = str(observed.properties["userPoolId"]), str(observed.properties["identifier"])
@@ -851,23 +828,21 @@ def _list_servers(cognito: CognitoIdentityProviderClient, pool_id: str) -> list[
 # -- domains -----------------------------------------------------------------------------------------
 
 
-class UserPoolDomainKind(ResourceKind):
-    kind = "cognito.user_pool_domain"
+class UserPoolDomainKind(ResourceKind[UserPoolDomainProps]):
+    props = UserPoolDomainProps
     delete_rank = 60
     immutable = frozenset({"userPoolId", "domain"})
 
-    def __init__(self, *, wait: WaitPolicy | None = None) -> None:
+    def __init__(self, name_prefix: str = "", orphan_scope: str = "", *, wait: WaitPolicy | None = None) -> None:
+        super().__init__(name_prefix, orphan_scope)
         self.wait = wait or WaitPolicy(timeout=120.0, interval=5.0)
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[UserPoolDomainProps]]) -> list[Observed]:
         cognito = _client(ctx)
         found: list[Observed] = []
         with aws_errors(f"observe {self.kind} in {ctx.region}"):
             for d in desired:
-                name = d.properties["domain"]
-                if not isinstance(name, str):
-                    raise ValueError(f"{d.key}: a domain is found by its name, so `domain` must be a literal")
-                current = _domain(cognito, name)
+                current = _domain(cognito, d.props.domain)
                 # A domain being deleted is going away; create waits for it to be gone.
                 if current is not None and current.get("Status") != "DELETING" and self._ours(ctx, cognito, d, current):
                     found.append(self._observed(ctx, d.key, current))
@@ -877,7 +852,7 @@ class UserPoolDomainKind(ResourceKind):
         self,
         ctx: KindContext,
         cognito: CognitoIdentityProviderClient,
-        desired: Desired,
+        desired: Desired[UserPoolDomainProps],
         current: DomainDescriptionTypeTypeDef,
     ) -> bool:
         pool_id = current.get("UserPoolId", "")
@@ -888,9 +863,9 @@ class UserPoolDomainKind(ResourceKind):
             return matches(tags, ctx.selector) and tags.get(KEY) == want.key
         return bool(pool_id == want)
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[UserPoolDomainProps]) -> Observed:
         cognito = _client(ctx)
-        name, pool_id = str(desired.properties["domain"]), str(desired.properties["userPoolId"])
+        name, pool_id = desired.props.domain, str(desired.properties["userPoolId"])
         what = f"create {self.kind} {name} for {pool_id}"
         with aws_errors(what):
             current = _domain(cognito, name)
@@ -909,7 +884,9 @@ class UserPoolDomainKind(ResourceKind):
             current = self._settled(cognito, name, what)
         return self._observed(ctx, desired.key, current)
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[UserPoolDomainProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         # Both properties are immutable: the engine never asks for an in-place change.
         observed.key = desired.key
         return observed
@@ -926,7 +903,7 @@ class UserPoolDomainKind(ResourceKind):
     def retain(self, ctx: KindContext, observed: Observed) -> None:
         """A domain carries no identity of its own: it stays as it is, with its pool."""
 
-    def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
+    def compare(self, desired: Desired[UserPoolDomainProps], observed: Observed) -> list[FieldDiff]:
         return [
             FieldDiff(name, observed.properties.get(name), want)
             for name, want in sorted(desired.properties.items())

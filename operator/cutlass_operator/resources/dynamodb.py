@@ -1,22 +1,12 @@
-"""DynamoDB tables: plain ones (the operator's lease table) and global tables, version 2019.11.21.
+"""DynamoDB tables (`TableProps`): plain ones (the operator's lease table) and global tables,
+version 2019.11.21.
 
-Properties of `dynamodb.table` (camelCase, in the shapes observe reports them):
-
-- `tableName` (immutable), `keySchema` (`[{attributeName, keyType}]`, immutable),
-  `attributeDefinitions` (`[{attributeName, attributeType}]`: exactly the attributes that the
-  table's and its indexes' keys use, which is all AWS keeps), `billingMode` (`PAY_PER_REQUEST`).
-- `globalSecondaryIndexes`: `[{indexName, keySchema, projectionType, nonKeyAttributes?}]`.
-- `streamViewType` (None: no stream), `kmsKeyArn` (server-side encryption with that customer
-  managed key; None: the AWS owned key), `pointInTimeRecovery` (bool), `ttlAttribute` (None: no
-  TTL), `deletionProtection` (bool).
-- `replicas`: `[{regionName, kmsKeyArn}]`, the regions other than the table's own (`ctx.region`,
-  the environment's primary region), each encrypted with its own region's key.
-- `pruneReplicas`: a policy rather than state. False (the `Retain` deletion policy): a replica
-  observed but no longer desired is left alone, compare ignores it. True: it is removed.
-
-Outputs: `id` and `name` (the table name), `arn`, `streamArn` (None without a stream), and
-`replicas` (`{regionName: ReplicaStatus}`), which a region's workflow reads before its compute
-uses the replica.
+`tableName` and `keySchema` are immutable. The replicas are in the regions other than the
+table's own (`ctx.region`, the environment's primary region), each encrypted with its own
+region's key. `pruneReplicas` is a policy rather than state (see `TableProps`), which compare
+leaves out. Outputs: `id` and `name` (the table name), `arn`, `streamArn` (None without a
+stream), and `replicas` (`{regionName: ReplicaStatus}`), which a region's workflow reads before
+its compute uses the replica.
 
 Observe. ListTables has neither a tag nor a prefix filter, so each kind instance owns a family of
 names (`name_prefix`, as log groups do), lists the region's tables once (paginated) and keeps that
@@ -25,8 +15,9 @@ DescribeTable, DescribeContinuousBackups (PITR) and DescribeTimeToLive, since De
 reports neither; and ListTagsOfResource for each ACTIVE replica, because tags belong to each
 replica's ARN and AWS does not copy them when it creates a replica. A no-op resync therefore reads
 1 + (unmanaged tables in the family) + 4 per table + 1 per replica (+1 per 10 tags beyond the
-first page where ListTagsOfResource pages them). `key_prefix` narrows the tables described to one
-layer's keys when several layers share the workspace (the lease table and the application's).
+first page where ListTagsOfResource pages them). `orphan_scope` (the layer's key prefix) narrows
+the tables described to one layer's keys when several layers share the workspace (the lease
+table and the application's).
 
 Apply. AWS takes one structural change per UpdateTable (one index created or deleted, one replica
 added or removed) and refuses the next while the table is UPDATING, so update makes one call per
@@ -51,10 +42,11 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from cutlass_operator.aws.fanout import at_once, each
+from cutlass_operator.engine.arns import partition
 from cutlass_operator.engine.errors import RetryableError, TerminalError
 from cutlass_operator.engine.identity import IDENTITY_TAGS, RETAINED
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind, normalise
-from cutlass_operator.resources.arns import partition
+from cutlass_operator.props.dynamodb import TableProps
 from cutlass_operator.resources.errors import aws_errors, error_code, error_message, is_not_found, tolerate_not_found
 from cutlass_operator.resources.tags import key_of, matches, tag_changes
 from cutlass_operator.resources.waits import WaitPolicy, wait_until
@@ -89,16 +81,16 @@ def table_arn(region: str, account_id: str, name: str) -> str:
     return f"arn:{partition(region)}:dynamodb:{region}:{account_id}:table/{name}"
 
 
-class TableKind(ResourceKind):
-    kind = "dynamodb.table"
+class TableKind(ResourceKind[TableProps]):
+    props = TableProps
     delete_rank = 60
     immutable = frozenset({"tableName", "keySchema"})
 
     def __init__(
         self,
-        name_prefix: str,
+        name_prefix: str = "",
+        orphan_scope: str = "",
         *,
-        key_prefix: str = "",
         create_wait: WaitPolicy | None = None,
         settle_wait: WaitPolicy | None = None,
         replica_wait: WaitPolicy | None = None,
@@ -106,8 +98,7 @@ class TableKind(ResourceKind):
     ) -> None:
         if not name_prefix:
             raise ValueError("a table kind needs a name prefix: listing every table costs a read per table")
-        self.name_prefix = name_prefix
-        self.key_prefix = key_prefix
+        super().__init__(name_prefix, orphan_scope)
         # A new table is ACTIVE within seconds; a replica takes minutes, its removal as long.
         self.create_wait = create_wait or WaitPolicy(timeout=120.0, interval=3.0)
         self.settle_wait = settle_wait or WaitPolicy(timeout=60.0, interval=3.0)
@@ -116,11 +107,11 @@ class TableKind(ResourceKind):
 
     # -- observe -------------------------------------------------------------------------------
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[TableProps]]) -> list[Observed]:
         ddb = _client(ctx)
         for d in desired:
-            if not str(d.properties["tableName"]).startswith(self.name_prefix):
-                raise ValueError(f"{d.key}: table {d.properties['tableName']} is outside {self.name_prefix}")
+            if not d.props.table_name.startswith(self.name_prefix):
+                raise ValueError(f"{d.key}: table {d.props.table_name} is outside {self.name_prefix}")
         with aws_errors(f"observe {self.kind} {self.name_prefix}*"):
             names = [
                 name
@@ -135,7 +126,7 @@ class TableKind(ResourceKind):
         with tolerate_not_found():  # deleted between the list and the reads
             tags = _list_tags(ddb, table_arn(ctx.region, ctx.account_id, name))
             key = key_of(tags, name)
-            if not matches(tags, ctx.selector) or not key.startswith(self.key_prefix):
+            if not matches(tags, ctx.selector) or not key.startswith(self.orphan_scope):
                 return None
             table, backups, ttl = at_once(
                 lambda: ddb.describe_table(TableName=name),
@@ -160,7 +151,7 @@ class TableKind(ResourceKind):
                     return True
         return False
 
-    def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
+    def compare(self, desired: Desired[TableProps], observed: Observed) -> list[FieldDiff]:
         """The base comparison on canonical shapes, without the `pruneReplicas` policy, ignoring
         replicas kept by the `Retain` policy, plus the tags of each ACTIVE desired replica."""
         want = _canonical(desired.properties)
@@ -193,7 +184,7 @@ class TableKind(ResourceKind):
 
     # -- create --------------------------------------------------------------------------------
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[TableProps]) -> Observed:
         ddb = _client(ctx)
         props = desired.properties
         name = str(props["tableName"])
@@ -268,7 +259,9 @@ class TableKind(ResourceKind):
 
     # -- update --------------------------------------------------------------------------------
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[TableProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         ddb = _client(ctx)
         what = f"update {self.kind} {observed.id}"
         _check(ctx, desired, what)
@@ -466,7 +459,7 @@ class _Change:
                 self.props["globalSecondaryIndexes"] = list(have.values())
         self.props["attributeDefinitions"] = list(want["attributeDefinitions"])
 
-    def replicas(self, desired: Desired) -> None:
+    def replicas(self, desired: Desired[TableProps]) -> None:
         """Add, re-key and (with pruneReplicas) remove replicas, one at a time, then tag the ACTIVE ones."""
         want = desired.properties
         if "replicas" not in want:
@@ -663,7 +656,7 @@ def _canonical(properties: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _check(ctx: KindContext, desired: Desired, what: str) -> None:
+def _check(ctx: KindContext, desired: Desired[TableProps], what: str) -> None:
     """Specs AWS would reject halfway through, or that could never converge, are refused up front."""
     props = desired.properties
     used = {k["attributeName"] for k in props.get("keySchema", [])}

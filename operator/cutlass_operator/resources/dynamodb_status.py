@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
 from cutlass_operator.aws.fanout import each
 from cutlass_operator.engine.resource import ClientFactory
+from cutlass_operator.props.dynamodb import TableFacts
 from cutlass_operator.resources.errors import aws_errors, is_not_found
 
-
-@dataclass(frozen=True)
-class TableFacts:
-    """One table as seen in one region: its replica there, outside the table's home region."""
-
-    status: str | None  # None: no table (or replica) in this region
-    arn: str | None = None
-    stream_arn: str | None = None
+# `TableFacts` is pure data, in the props module so layers read it; the workflows import it here too.
+__all__ = ["TableFacts", "table_facts"]
 
 
 def table_facts(clients: ClientFactory, region: str, names: Sequence[str]) -> dict[str, TableFacts]:

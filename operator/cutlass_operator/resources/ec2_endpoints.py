@@ -1,10 +1,8 @@
 """VPC endpoints, gateway (DynamoDB, S3) and interface (SQS, KMS, Logs...).
 
-Properties of `ec2.vpc_endpoint`: `vpcId`, `serviceName`, `vpcEndpointType` (immutable), then
-- Gateway: `routeTableIds`;
-- Interface: `subnetIds`, `securityGroupIds`, `privateDnsEnabled`.
-The lists change in place with ModifyVpcEndpoint. The endpoint policy is left at AWS's default
-(full access through the endpoint); IAM on the callers does the restricting.
+The VPC, service and type cannot change in place; the lists and private DNS change with
+ModifyVpcEndpoint. The endpoint policy is left at AWS's default (full access through the
+endpoint); IAM on the callers does the restricting.
 """
 
 from __future__ import annotations
@@ -14,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from cutlass_operator.engine.errors import RetryableError, TerminalError
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind
+from cutlass_operator.props.ec2 import VpcEndpointProps
 from cutlass_operator.resources.ec2_common import client_token, describe_name, ec2_client, managed_tags, sync_tags
 from cutlass_operator.resources.errors import aws_errors, tolerate_not_found
 from cutlass_operator.resources.tags import key_of, selector_filters, tag_specifications
@@ -57,15 +56,16 @@ def _properties(endpoint: VpcEndpointTypeDef) -> dict[str, Any]:
     return properties
 
 
-class VpcEndpointKind(ResourceKind):
-    kind = "ec2.vpc_endpoint"
+class VpcEndpointKind(ResourceKind[VpcEndpointProps]):
+    props = VpcEndpointProps
     delete_rank = 80
     immutable = frozenset({"vpcId", "serviceName", "vpcEndpointType"})
 
-    def __init__(self, delete_wait: WaitPolicy | None = None) -> None:
+    def __init__(self, name_prefix: str = "", orphan_scope: str = "", *, delete_wait: WaitPolicy | None = None) -> None:
+        super().__init__(name_prefix, orphan_scope)
         self.delete_wait = delete_wait or WaitPolicy(timeout=300.0, interval=5.0)
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[VpcEndpointProps]]) -> list[Observed]:
         ec2 = ec2_client(ctx)
         found: list[Observed] = []
         with aws_errors(f"observe {self.kind}"):
@@ -81,7 +81,7 @@ class VpcEndpointKind(ResourceKind):
                     found.append(self._observed(key, endpoint, tags))
         return found
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[VpcEndpointProps]) -> Observed:
         ec2 = ec2_client(ctx)
         props = desired.properties
         what = f"create {self.kind} {desired.name}"
@@ -110,7 +110,9 @@ class VpcEndpointKind(ResourceKind):
             raise TerminalError("VpcEndpointFailed", f"{what}: the endpoint is {_state(endpoint)}")
         return self._observed(desired.key, endpoint, dict(desired.tags))
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[VpcEndpointProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         ec2 = ec2_client(ctx)
         what = f"update {describe_name(self.kind, observed.tags, observed.id)}"
         args: dict[str, Any] = {}

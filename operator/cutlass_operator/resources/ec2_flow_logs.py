@@ -1,9 +1,8 @@
 """VPC flow logs delivered to CloudWatch Logs.
 
-Properties of `ec2.flow_log`: `resourceId` (the VPC), `resourceType` ("VPC"), `trafficType`,
-`logGroupName`, `deliverLogsPermissionArn`. EC2 cannot change a flow log in place, so `update`
-deletes it and creates it again: a flow log holds no data (the log group does), and the gap is
-the few seconds between the two calls. Only tags change in place.
+EC2 cannot change a flow log in place, so `update` deletes it and creates it again: a flow log
+holds no data (the log group does), and the gap is the few seconds between the two calls. Only
+tags change in place.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from cutlass_operator.engine.errors import RetryableError, TerminalError
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind
+from cutlass_operator.props.ec2 import FlowLogProps
 from cutlass_operator.resources.ec2_common import describe_name, ec2_client, managed_tags, sync_tags
 from cutlass_operator.resources.errors import aws_errors, tolerate_not_found
 from cutlass_operator.resources.tags import key_of, selector_filters, tag_specifications
@@ -31,11 +31,11 @@ def _resource_type(resource_id: str) -> str:
     return next((kind for prefix, kind in RESOURCE_TYPES.items() if resource_id.startswith(prefix)), "VPC")
 
 
-class FlowLogKind(ResourceKind):
-    kind = "ec2.flow_log"
+class FlowLogKind(ResourceKind[FlowLogProps]):
+    props = FlowLogProps
     delete_rank = 90
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[FlowLogProps]]) -> list[Observed]:
         ec2 = ec2_client(ctx)
         found: list[Observed] = []
         with aws_errors(f"observe {self.kind}"):
@@ -46,7 +46,7 @@ class FlowLogKind(ResourceKind):
                         found.append(_observed(self.kind, key_of(tags, flow_log["FlowLogId"]), flow_log, tags))
         return found
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[FlowLogProps]) -> Observed:
         ec2 = ec2_client(ctx)
         props = desired.properties
         what = f"create {self.kind} {desired.name}"
@@ -57,7 +57,7 @@ class FlowLogKind(ResourceKind):
         with aws_errors(what):
             response = ec2.create_flow_logs(
                 ResourceIds=[props["resourceId"]],
-                ResourceType=props.get("resourceType", _resource_type(props["resourceId"])),
+                ResourceType=props["resourceType"],
                 TrafficType=props["trafficType"],
                 LogDestinationType="cloud-watch-logs",
                 LogGroupName=props["logGroupName"],
@@ -73,11 +73,12 @@ class FlowLogKind(ResourceKind):
                 raise RetryableError("FlowLogRoleNotReady", message, delay=15.0)
             raise TerminalError("FlowLogRejected", message)
         flow_log_id = response["FlowLogIds"][0]
-        properties = {name: props[name] for name in sorted(RECREATE) if name in props}
-        properties.setdefault("resourceType", _resource_type(props["resourceId"]))
+        properties = {name: props[name] for name in sorted(RECREATE)}
         return Observed(desired.key, self.kind, flow_log_id, properties, dict(desired.tags), {"id": flow_log_id})
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[FlowLogProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         if any(d.path in RECREATE for d in diff):
             self.delete(ctx, observed)
             return self.create(ctx, desired)

@@ -1,10 +1,8 @@
 """Elastic IPs and NAT gateways.
 
-Properties:
-
-- `ec2.eip`: `domain` (immutable, "vpc"). Outputs `id` (the allocation id) and `publicIp`.
-- `ec2.nat_gateway`: `subnetId`, `allocationId`, `connectivityType` (all immutable: AWS cannot
-  move a NAT gateway or swap its primary address). Outputs `id`, `publicIp`, `subnetId`.
+An Elastic IP's outputs are `id` (the allocation id) and `publicIp`. A NAT gateway's properties
+are all immutable (AWS cannot move a gateway or swap its primary address); its outputs are `id`,
+`publicIp` and `subnetId`.
 
 A NAT gateway is created and deleted asynchronously. Create waits (bounded) until it is
 `available`, so routes never point at a gateway that may still fail; delete waits until it is
@@ -20,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from cutlass_operator.engine.errors import RetryableError
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind
+from cutlass_operator.props.ec2 import ElasticIpProps, NatGatewayProps
 from cutlass_operator.resources.ec2_common import client_token, describe_name, ec2_client, managed_tags, sync_tags
 from cutlass_operator.resources.errors import aws_errors, error_code, tolerate_not_found
 from cutlass_operator.resources.tags import key_of, selector_filters, tag_specifications
@@ -30,12 +29,12 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import NatGatewayTypeDef
 
 
-class ElasticIpKind(ResourceKind):
-    kind = "ec2.eip"
+class ElasticIpKind(ResourceKind[ElasticIpProps]):
+    props = ElasticIpProps
     delete_rank = 50
     immutable = frozenset({"domain"})
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[ElasticIpProps]]) -> list[Observed]:
         ec2 = ec2_client(ctx)
         found: list[Observed] = []
         with aws_errors(f"observe {self.kind}"):
@@ -59,11 +58,11 @@ class ElasticIpKind(ResourceKind):
             )
         return found
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[ElasticIpProps]) -> Observed:
         ec2 = ec2_client(ctx)
         with aws_errors(f"create {self.kind} {desired.name}"):
             address = ec2.allocate_address(
-                Domain=desired.properties.get("domain", "vpc"),
+                Domain=desired.props.domain,
                 TagSpecifications=tag_specifications("elastic-ip", desired.tags),
             )
         allocation_id = address["AllocationId"]
@@ -76,7 +75,9 @@ class ElasticIpKind(ResourceKind):
             {"id": allocation_id, "publicIp": address.get("PublicIp")},
         )
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[ElasticIpProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         what = f"update {describe_name(self.kind, observed.tags, observed.id)}"
         observed.tags = sync_tags(ec2_client(ctx), observed.id, desired.tags, observed.tags, what)
         return observed
@@ -109,16 +110,24 @@ RETIRED = ("failed",)
 TOKEN_ATTEMPTS = 4
 
 
-class NatGatewayKind(ResourceKind):
-    kind = "ec2.nat_gateway"
+class NatGatewayKind(ResourceKind[NatGatewayProps]):
+    props = NatGatewayProps
     delete_rank = 60
     immutable = frozenset({"subnetId", "allocationId", "connectivityType"})
 
-    def __init__(self, create_wait: WaitPolicy | None = None, delete_wait: WaitPolicy | None = None) -> None:
+    def __init__(
+        self,
+        name_prefix: str = "",
+        orphan_scope: str = "",
+        *,
+        create_wait: WaitPolicy | None = None,
+        delete_wait: WaitPolicy | None = None,
+    ) -> None:
+        super().__init__(name_prefix, orphan_scope)
         self.create_wait = create_wait or WaitPolicy(timeout=300.0, interval=10.0)
         self.delete_wait = delete_wait or WaitPolicy(timeout=600.0, interval=10.0)
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[NatGatewayProps]]) -> list[Observed]:
         ec2 = ec2_client(ctx)
         filters = [*selector_filters(ctx.selector), {"Name": "state", "Values": [*LIVE, *RETIRED]}]
         found: list[Observed] = []
@@ -136,7 +145,7 @@ class NatGatewayKind(ResourceKind):
                     found.append(self._observed(key, nat, tags))
         return found
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[NatGatewayProps]) -> Observed:
         ec2 = ec2_client(ctx)
         props = desired.properties
         what = f"create {self.kind} {desired.name}"
@@ -148,7 +157,7 @@ class NatGatewayKind(ResourceKind):
                 nat = ec2.create_nat_gateway(
                     SubnetId=props["subnetId"],
                     AllocationId=props["allocationId"],
-                    ConnectivityType=props.get("connectivityType", "public"),
+                    ConnectivityType=desired.props.connectivity_type,
                     ClientToken=token,
                     TagSpecifications=tag_specifications("natgateway", desired.tags),
                 )["NatGateway"]
@@ -159,7 +168,9 @@ class NatGatewayKind(ResourceKind):
         nat = self._wait_available(ec2, nat, what)
         return self._observed(desired.key, nat, dict(desired.tags))
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[NatGatewayProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         what = f"update {describe_name(self.kind, observed.tags, observed.id)}"
         observed.tags = sync_tags(ec2_client(ctx), observed.id, desired.tags, observed.tags, what)
         return observed

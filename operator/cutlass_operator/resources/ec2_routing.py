@@ -1,14 +1,10 @@
 """Route tables with their routes and subnet associations managed inline.
 
-Properties of `ec2.route_table`:
-
-- `vpcId` (immutable);
-- `routes`: `[{"destinationCidrBlock": "0.0.0.0/0", "gatewayId": "igw-..."}]`, one target key per
-  route (`gatewayId`, `natGatewayId`, ...). The VPC's local route, propagated routes and routes
-  to prefix lists are not listed: AWS owns the first two, and the prefix-list routes are the
-  ones gateway endpoints add, which belong to the endpoint.
-- `subnetIds`: the associated subnets. The association ids live in `Observed.private`, since
-  only the kind needs them, to disassociate.
+The VPC's local route, propagated routes and routes to prefix lists are neither declared nor
+observed: AWS owns the first two, and the prefix-list routes are the ones gateway endpoints add,
+which belong to the endpoint. Observe reports every other route with its one target, whichever
+it is, so a route added behind the operator's back shows in the diff and goes. The association
+ids live in `Observed.private`, since only the kind needs them, to disassociate.
 
 Routes and associations are separate calls after the table exists, so a crash part-way leaves a
 tagged table with some of them missing; the next observe shows the gap and `update` fills it.
@@ -22,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind
+from cutlass_operator.props.ec2 import RouteTableProps
 from cutlass_operator.resources.ec2_common import describe_name, ec2_client, managed_tags, sync_tags
 from cutlass_operator.resources.errors import aws_errors, error_code, tolerate_not_found
 from cutlass_operator.resources.tags import key_of, selector_filters, tag_specifications
@@ -77,12 +74,12 @@ def _route_call_args(route: Route) -> dict[str, Any]:
     return {DESTINATIONS.get(name) or TARGETS[name]: value for name, value in route.items()}
 
 
-class RouteTableKind(ResourceKind):
-    kind = "ec2.route_table"
+class RouteTableKind(ResourceKind[RouteTableProps]):
+    props = RouteTableProps
     delete_rank = 70
     immutable = frozenset({"vpcId"})
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[RouteTableProps]]) -> list[Observed]:
         ec2 = ec2_client(ctx)
         found: list[Observed] = []
         with aws_errors(f"observe {self.kind}"):
@@ -93,7 +90,7 @@ class RouteTableKind(ResourceKind):
                         found.append(self._observed(key_of(tags, table["RouteTableId"]), table, tags))
         return found
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[RouteTableProps]) -> Observed:
         ec2 = ec2_client(ctx)
         with aws_errors(f"create {self.kind} {desired.name}"):
             table = ec2.create_route_table(
@@ -103,7 +100,9 @@ class RouteTableKind(ResourceKind):
         observed = self._observed(desired.key, table, dict(desired.tags))
         return self._converge(ec2, desired, observed, f"create {self.kind} {desired.name} ({observed.id})")
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[RouteTableProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         ec2 = ec2_client(ctx)
         what = f"update {describe_name(self.kind, observed.tags, observed.id)}"
         observed.tags = sync_tags(ec2, observed.id, desired.tags, observed.tags, what)
@@ -118,7 +117,7 @@ class RouteTableKind(ResourceKind):
             with tolerate_not_found():
                 ec2.delete_route_table(RouteTableId=observed.id)
 
-    def _converge(self, ec2: EC2Client, desired: Desired, observed: Observed, what: str) -> Observed:
+    def _converge(self, ec2: EC2Client, desired: Desired[RouteTableProps], observed: Observed, what: str) -> Observed:
         """Create, replace and delete routes, then associate and disassociate subnets, as needed."""
         have = {destination(r): r for r in observed.properties.get("routes", [])}
         want = {destination(r): r for r in desired.properties.get("routes", [])}

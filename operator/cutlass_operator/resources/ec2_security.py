@@ -1,11 +1,8 @@
-"""Security groups with their rules managed inline.
-
-Properties of `ec2.security_group`: `vpcId`, `groupName`, `description` (all immutable in EC2),
-`ingress` and `egress`: lists of flat rules, one source each, e.g.
-`{"protocol": "-1", "cidrIpv4": "0.0.0.0/0"}` or
-`{"protocol": "tcp", "fromPort": 443, "toPort": 443, "groupId": "sg-..."}`.
-EC2 groups several sources into one permission; flattening makes rules comparable as a set and
-lets an update authorize or revoke exactly the ones that differ.
+"""Security groups with their rules managed inline. EC2 cannot change a group's VPC, name or
+description. Rules are flat, one source each (`{"protocol": "tcp", "fromPort": 443, "toPort": 443,
+"groupId": "sg-..."}`): EC2 groups several sources into one permission; flattening makes rules
+comparable as a set and lets an update authorize or revoke exactly the ones that differ. Observe
+reports IPv6 and prefix-list sources too, so that rules added behind the operator's back go.
 """
 
 from __future__ import annotations
@@ -14,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind
+from cutlass_operator.props.ec2 import SecurityGroupProps
 from cutlass_operator.resources.ec2_common import describe_name, ec2_client, managed_tags, sync_tags
 from cutlass_operator.resources.errors import aws_errors, tolerate_not_found
 from cutlass_operator.resources.tags import key_of, selector_filters, tag_specifications
@@ -64,12 +62,12 @@ def _missing(rules: Sequence[Rule], among: Sequence[Rule]) -> list[Rule]:
     return [r for r in rules if dict(r) not in present]
 
 
-class SecurityGroupKind(ResourceKind):
-    kind = "ec2.security_group"
+class SecurityGroupKind(ResourceKind[SecurityGroupProps]):
+    props = SecurityGroupProps
     delete_rank = 45
     immutable = frozenset({"vpcId", "groupName", "description"})
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[SecurityGroupProps]]) -> list[Observed]:
         ec2 = ec2_client(ctx)
         found: list[Observed] = []
         with aws_errors(f"observe {self.kind}"):
@@ -81,7 +79,7 @@ class SecurityGroupKind(ResourceKind):
                         found.append(self._observed(key_of(tags, group["GroupId"]), group, tags))
         return found
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[SecurityGroupProps]) -> Observed:
         ec2 = ec2_client(ctx)
         props = desired.properties
         with aws_errors(f"create {self.kind} {desired.name}"):
@@ -107,7 +105,9 @@ class SecurityGroupKind(ResourceKind):
         )
         return self._converge(ec2, desired, observed, f"create {self.kind} {desired.name} ({group_id})")
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[SecurityGroupProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         ec2 = ec2_client(ctx)
         what = f"update {describe_name(self.kind, observed.tags, observed.id)}"
         observed.tags = sync_tags(ec2, observed.id, desired.tags, observed.tags, what)
@@ -120,7 +120,9 @@ class SecurityGroupKind(ResourceKind):
         with aws_errors(f"delete {describe_name(self.kind, observed.tags, observed.id)}"), tolerate_not_found():
             ec2.delete_security_group(GroupId=observed.id)
 
-    def _converge(self, ec2: EC2Client, desired: Desired, observed: Observed, what: str) -> Observed:
+    def _converge(
+        self, ec2: EC2Client, desired: Desired[SecurityGroupProps], observed: Observed, what: str
+    ) -> Observed:
         """Authorize the desired rules that are missing, then revoke the ones not desired."""
         with aws_errors(what):
             for direction in ("ingress", "egress"):

@@ -1,19 +1,15 @@
-"""The VPC, its subnets and its internet gateway.
-
-Properties (the shapes layers declare and observe returns):
-
-- `ec2.vpc`: `cidrBlock` (immutable), `enableDnsSupport`, `enableDnsHostnames`.
-- `ec2.subnet`: `vpcId`, `cidrBlock`, `availabilityZone` (all immutable), `mapPublicIpOnLaunch`.
-- `ec2.internet_gateway`: `vpcId` of the attached VPC, or None while detached.
+"""The VPC, its subnets and its internet gateway. A VPC's CIDR block and a subnet's VPC, block and
+zone cannot change in place; an internet gateway observed detached reports `vpcId` None.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cutlass_operator.aws.fanout import each
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind
+from cutlass_operator.props.ec2 import InternetGatewayProps, SubnetProps, VpcProps
 from cutlass_operator.resources.ec2_common import describe_name, ec2_client, managed_tags, sync_tags
 from cutlass_operator.resources.errors import aws_errors, tolerate_not_found
 from cutlass_operator.resources.tags import key_of, selector_filters, tag_specifications
@@ -29,14 +25,14 @@ DNS_ATTRIBUTES: dict[str, VpcAttributeNameType] = {
 }
 
 
-class VpcKind(ResourceKind):
-    kind = "ec2.vpc"
+class VpcKind(ResourceKind[VpcProps]):
+    props = VpcProps
     delete_rank = 10
     immutable = frozenset({"cidrBlock"})
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[VpcProps]]) -> list[Observed]:
         ec2 = ec2_client(ctx)
-        wanted = {d.key: d for d in desired}
+        wanted = {d.key for d in desired}
         found: list[Observed] = []
         with aws_errors(f"observe {self.kind}"):
             for page in ec2.get_paginator("describe_vpcs").paginate(Filters=selector_filters(ctx.selector)):
@@ -46,14 +42,13 @@ class VpcKind(ResourceKind):
                         continue
                     key = key_of(tags, vpc["VpcId"])
                     properties: dict[str, Any] = {"cidrBlock": vpc["CidrBlock"]}
-                    # Orphans are only deleted, so their attributes are not worth two reads each;
-                    # desired VPCs read only the attributes the layer declares.
+                    # Orphans are only deleted, so their attributes are not worth two reads each.
                     if key in wanted:
-                        properties |= _dns_attributes(ec2, vpc["VpcId"], wanted[key].properties)
+                        properties |= _dns_attributes(ec2, vpc["VpcId"])
                     found.append(_observed(self.kind, key, vpc["VpcId"], properties, tags))
         return found
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[VpcProps]) -> Observed:
         ec2 = ec2_client(ctx)
         what = f"create {self.kind} {desired.name}"
         with aws_errors(what):
@@ -63,18 +58,18 @@ class VpcKind(ResourceKind):
             )["Vpc"]
         vpc_id = vpc["VpcId"]
         # A new VPC has DNS support on and hostnames off; set only what differs from that.
-        defaults = {"enableDnsSupport": True, "enableDnsHostnames": False}
-        current = {name: defaults[name] for name in DNS_ATTRIBUTES if name in desired.properties}
-        _set_dns_attributes(ec2, vpc_id, desired.properties, current, what)
-        properties = {"cidrBlock": vpc["CidrBlock"], **{n: desired.properties[n] for n in current}}
+        _set_dns_attributes(ec2, vpc_id, desired.props, {"enableDnsSupport": True, "enableDnsHostnames": False}, what)
+        properties = {"cidrBlock": vpc["CidrBlock"], **_dns_properties(desired.props)}
         return _observed(self.kind, desired.key, vpc_id, properties, dict(desired.tags))
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[VpcProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         ec2 = ec2_client(ctx)
         what = f"update {describe_name(self.kind, observed.tags, observed.id)}"
-        _set_dns_attributes(ec2, observed.id, desired.properties, observed.properties, what)
+        _set_dns_attributes(ec2, observed.id, desired.props, observed.properties, what)
         tags = sync_tags(ec2, observed.id, desired.tags, observed.tags, what)
-        properties = observed.properties | {n: desired.properties[n] for n in DNS_ATTRIBUTES if n in desired.properties}
+        properties = observed.properties | _dns_properties(desired.props)
         return _observed(self.kind, observed.key, observed.id, properties, tags)
 
     def delete(self, ctx: KindContext, observed: Observed) -> None:
@@ -83,8 +78,8 @@ class VpcKind(ResourceKind):
             ec2.delete_vpc(VpcId=observed.id)
 
 
-def _dns_attributes(ec2: EC2Client, vpc_id: str, wanted: Any) -> dict[str, Any]:
-    names = [name for name in DNS_ATTRIBUTES if name in wanted]
+def _dns_attributes(ec2: EC2Client, vpc_id: str) -> dict[str, Any]:
+    names = list(DNS_ATTRIBUTES)
 
     def value(name: str) -> Any:
         response: Any = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=DNS_ATTRIBUTES[name])
@@ -93,24 +88,28 @@ def _dns_attributes(ec2: EC2Client, vpc_id: str, wanted: Any) -> dict[str, Any]:
     return dict(zip(names, each(value, names), strict=True))
 
 
-def _set_dns_attributes(ec2: EC2Client, vpc_id: str, desired: Any, current: Any, what: str) -> None:
+def _dns_properties(props: VpcProps) -> dict[str, bool]:
+    return {"enableDnsSupport": props.enable_dns_support, "enableDnsHostnames": props.enable_dns_hostnames}
+
+
+def _set_dns_attributes(ec2: EC2Client, vpc_id: str, desired: VpcProps, current: Mapping[str, Any], what: str) -> None:
     # AWS refuses hostnames without DNS support, so support goes on first and off last.
-    support, hostnames = desired.get("enableDnsSupport"), desired.get("enableDnsHostnames")
+    support, hostnames = desired.enable_dns_support, desired.enable_dns_hostnames
     with aws_errors(what):
-        if support is True and current.get("enableDnsSupport") is not True:
+        if support and current.get("enableDnsSupport") is not True:
             ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": True})
-        if hostnames is not None and current.get("enableDnsHostnames") != hostnames:
+        if current.get("enableDnsHostnames") != hostnames:
             ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": hostnames})
-        if support is False and current.get("enableDnsSupport") is not False:
+        if not support and current.get("enableDnsSupport") is not False:
             ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": False})
 
 
-class SubnetKind(ResourceKind):
-    kind = "ec2.subnet"
+class SubnetKind(ResourceKind[SubnetProps]):
+    props = SubnetProps
     delete_rank = 30
     immutable = frozenset({"vpcId", "cidrBlock", "availabilityZone"})
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[SubnetProps]]) -> list[Observed]:
         ec2 = ec2_client(ctx)
         found: list[Observed] = []
         with aws_errors(f"observe {self.kind}"):
@@ -130,7 +129,7 @@ class SubnetKind(ResourceKind):
                     )
         return found
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[SubnetProps]) -> Observed:
         ec2 = ec2_client(ctx)
         props = desired.properties
         with aws_errors(f"create {self.kind} {desired.name}"):
@@ -140,21 +139,23 @@ class SubnetKind(ResourceKind):
                 AvailabilityZone=props["availabilityZone"],
                 TagSpecifications=tag_specifications("subnet", desired.tags),
             )["Subnet"]
-            if props.get("mapPublicIpOnLaunch"):
+            if desired.props.map_public_ip_on_launch:
                 ec2.modify_subnet_attribute(SubnetId=subnet["SubnetId"], MapPublicIpOnLaunch={"Value": True})
         properties = {
             "vpcId": subnet["VpcId"],
             "cidrBlock": subnet["CidrBlock"],
             "availabilityZone": subnet["AvailabilityZone"],
-            "mapPublicIpOnLaunch": bool(props.get("mapPublicIpOnLaunch", False)),
+            "mapPublicIpOnLaunch": desired.props.map_public_ip_on_launch,
         }
         return _subnet(self.kind, desired.key, subnet["SubnetId"], properties, dict(desired.tags))
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[SubnetProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         ec2 = ec2_client(ctx)
         what = f"update {describe_name(self.kind, observed.tags, observed.id)}"
         properties = dict(observed.properties)
-        want = bool(desired.properties.get("mapPublicIpOnLaunch", False))
+        want = desired.props.map_public_ip_on_launch
         if observed.properties.get("mapPublicIpOnLaunch") != want:
             with aws_errors(what):
                 ec2.modify_subnet_attribute(SubnetId=observed.id, MapPublicIpOnLaunch={"Value": want})
@@ -181,14 +182,14 @@ def _subnet(kind: str, key: str, subnet_id: str, properties: dict[str, Any], tag
 ATTACHED = frozenset({"attached", "attaching", "available"})
 
 
-class InternetGatewayKind(ResourceKind):
+class InternetGatewayKind(ResourceKind[InternetGatewayProps]):
     """Create and attach are two calls; a crash between them leaves a detached, tagged gateway
     that observe reports with `vpcId: None`, which `update` attaches."""
 
-    kind = "ec2.internet_gateway"
+    props = InternetGatewayProps
     delete_rank = 40
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[InternetGatewayProps]]) -> list[Observed]:
         ec2 = ec2_client(ctx)
         found: list[Observed] = []
         with aws_errors(f"observe {self.kind}"):
@@ -204,7 +205,7 @@ class InternetGatewayKind(ResourceKind):
                     found.append(_observed(self.kind, key_of(tags, igw_id), igw_id, properties, tags))
         return found
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[InternetGatewayProps]) -> Observed:
         ec2 = ec2_client(ctx)
         what = f"create {self.kind} {desired.name}"
         with aws_errors(what):
@@ -214,7 +215,9 @@ class InternetGatewayKind(ResourceKind):
             ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=desired.properties["vpcId"])
         return _observed(self.kind, desired.key, igw_id, {"vpcId": desired.properties["vpcId"]}, dict(desired.tags))
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[InternetGatewayProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         ec2 = ec2_client(ctx)
         what = f"update {describe_name(self.kind, observed.tags, observed.id)}"
         current, wanted = observed.properties.get("vpcId"), desired.properties["vpcId"]

@@ -1,13 +1,12 @@
-"""IAM roles with inline policies, for AWS services acting on the workspace's behalf.
-
-Properties of `iam.role`: `path` (immutable), `assumeRolePolicyDocument` (a dict), `description`,
-`inlinePolicies` (`{policy name: document}`). Outputs: `id` and `name` (the role name), `arn`.
+"""IAM roles with inline policies, for AWS services acting on the workspace's behalf. The path
+cannot change in place. Outputs: `id` and `name` (the role name), `arn`.
 
 IAM is global per account, while a workspace is one region of it: role names carry the
-environment and the region, and each kind instance owns one path, `/cutlass-tech/<workspace>/
-<family>/`. IAM has no tag filter, but ListRoles filters by path prefix, so one call finds the
-roles of the family, orphans included; GetRole then gives each role's tags (ListRoles omits
-them) and GetRolePolicy each declared inline policy.
+environment and the region, and each kind instance owns one path, its `name_prefix`
+(`/cutlass-tech/<workspace>/<family>/`, `engine.arns.role_path`). IAM has no tag filter, but
+ListRoles filters by path prefix, so one call finds the roles of the family, orphans included;
+GetRole then gives each role's tags (ListRoles omits them) and GetRolePolicy each declared
+inline policy.
 """
 
 from __future__ import annotations
@@ -19,9 +18,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from cutlass_operator.engine.errors import TerminalError
-from cutlass_operator.engine.identity import WORKSPACE
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind, normalise
-from cutlass_operator.resources.arns import role_path
+from cutlass_operator.props.iam import RoleProps
 from cutlass_operator.resources.errors import aws_errors, error_code, is_not_found, tolerate_not_found
 from cutlass_operator.resources.tags import from_aws, key_of, matches, tag_changes
 
@@ -35,17 +33,19 @@ def _document(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-class RoleKind(ResourceKind):
-    kind = "iam.role"
+class RoleKind(ResourceKind[RoleProps]):
+    props = RoleProps
     delete_rank = 50
     immutable = frozenset({"path"})
 
-    def __init__(self, family: str) -> None:
-        self.family = family
+    def __init__(self, name_prefix: str = "", orphan_scope: str = "") -> None:
+        if not name_prefix.startswith("/") or not name_prefix.endswith("/"):
+            raise ValueError(f"a role kind needs the IAM path of its roles, not {name_prefix!r}")
+        super().__init__(name_prefix, orphan_scope)
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[RoleProps]]) -> list[Observed]:
         iam = _client(ctx)
-        path = role_path(ctx.selector[WORKSPACE], self.family)
+        path = self.name_prefix
         wanted = {d.key: d for d in desired}
         found: list[Observed] = []
         with aws_errors(f"observe {self.kind} {path}"):
@@ -63,7 +63,7 @@ class RoleKind(ResourceKind):
                         found.append(self._observed(key, role, tags, _inline_policies(iam, role["RoleName"], declared)))
         return found
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[RoleProps]) -> Observed:
         iam = _client(ctx)
         props = desired.properties
         what = f"create {self.kind} {desired.name}"
@@ -93,7 +93,9 @@ class RoleKind(ResourceKind):
         observed = self._observed(desired.key, role, tags, {})
         return self.update(ctx, desired, observed, self.compare(desired, observed))
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[RoleProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         iam = _client(ctx)
         name = observed.id
         props = desired.properties

@@ -1,11 +1,8 @@
-"""Customer-managed KMS keys: one symmetric key per region, found by its tags.
+"""Customer-managed KMS keys (`KmsKeyProps`): one symmetric key per region, found by its tags.
 
-Properties of `kms.key`: `description` (str), `alias` (`alias/cutlass-tech-<env>-<region>`),
-`enableKeyRotation` (bool), `policy` (the key policy as a dict, compared as parsed JSON: keys and
-lists in any order, a one-element list equal to its element), `keySpec` (`SYMMETRIC_DEFAULT`) and
-`keyUsage` (`ENCRYPT_DECRYPT`), both immutable. Optional: `enabled` (bool), for a layer that wants
-a key disabled behind the operator's back turned on again. Outputs: `id` (the key id), `arn`,
-`alias` and `aliasArn` (both None until the alias exists).
+The policy is compared as parsed JSON (keys and lists in any order, a one-element list equal to
+its element); `keySpec` and `keyUsage` are immutable. Outputs: `id` (the key id), `arn`, `alias`
+and `aliasArn` (both None until the alias exists).
 
 Identity. A key has no name, only an id AWS chooses, so identity is by tags alone. CreateKey takes
 `Tags` and `Policy` in the same call, so a crash never leaves an untagged key, nor one with the
@@ -44,10 +41,11 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from cutlass_operator.aws.fanout import at_once, each
+from cutlass_operator.engine.arns import partition
 from cutlass_operator.engine.errors import RetryableError, TerminalError
 from cutlass_operator.engine.identity import IDENTITY_TAGS, KEY, MANAGED_BY, PREFIX, RETAINED, WORKSPACE
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind
-from cutlass_operator.resources.arns import partition
+from cutlass_operator.props.kms import KmsKeyProps
 from cutlass_operator.resources.errors import aws_errors, error_code, is_not_found, tolerate_not_found
 from cutlass_operator.resources.policies import same_policy
 from cutlass_operator.resources.tags import key_of, matches, tag_changes, tagged_resources
@@ -64,13 +62,13 @@ GONE_STATES = frozenset({"PendingDeletion", "PendingReplicaDeletion"})
 OUR_ALIASES = f"alias/{PREFIX}-"
 
 
-class KmsKeyKind(ResourceKind):
-    kind = "kms.key"
+class KmsKeyKind(ResourceKind[KmsKeyProps]):
+    props = KmsKeyProps
     # Tables, queues, log groups and buckets encrypted with the key are deleted first.
     delete_rank = 20
     immutable = frozenset({"keySpec", "keyUsage"})
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[KmsKeyProps]]) -> list[Observed]:
         kms = _client(ctx)
         wanted = {d.key: d for d in desired}
         with aws_errors(f"observe {self.kind} in {ctx.region}"):
@@ -90,7 +88,7 @@ class KmsKeyKind(ResourceKind):
                             return None
                     key = key_of(tags, key_id)
                     want = wanted.get(key)
-                    want_alias = want.properties.get("alias") if want else None
+                    want_alias = want.props.alias if want else None
                     return self._observed(
                         ctx, kms, key, meta, tags=tags, aliases=aliases.get(key_id, []), want_alias=want_alias
                     )
@@ -101,7 +99,7 @@ class KmsKeyKind(ResourceKind):
         found.sort(key=lambda o: (o.key, not o.private["holdsAlias"], str(o.private["created"])))
         return found
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[KmsKeyProps]) -> Observed:
         kms = _client(ctx)
         props = desired.properties
         alias = props.get("alias")
@@ -123,10 +121,9 @@ class KmsKeyKind(ResourceKind):
                 "Description": str(props.get("description", "")),
                 "KeyUsage": props.get("keyUsage", "ENCRYPT_DECRYPT"),
                 "KeySpec": props.get("keySpec", "SYMMETRIC_DEFAULT"),
+                "Policy": json.dumps(props["policy"]),
                 "Tags": _kms_tags(desired.tags),
             }
-            if props.get("policy") is not None:
-                params["Policy"] = json.dumps(props["policy"])
             meta = kms.create_key(**params)["KeyMetadata"]
         observed = Observed(
             desired.key,
@@ -139,7 +136,6 @@ class KmsKeyKind(ResourceKind):
                 "policy": props.get("policy"),
                 "keySpec": meta.get("KeySpec"),
                 "keyUsage": meta.get("KeyUsage"),
-                "enabled": meta.get("KeyState") == "Enabled",
             },
             dict(desired.tags),
             _outputs(ctx, meta["KeyId"], meta["Arn"], None),
@@ -147,23 +143,21 @@ class KmsKeyKind(ResourceKind):
         )
         return self.update(ctx, desired, observed, self.compare(desired, observed))
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[KmsKeyProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         kms = _client(ctx)
         key_id = observed.id
         props = desired.properties
         have = observed.properties
         what = f"update {self.kind} {desired.name}"
         with aws_errors(what):
-            enabled = props.get("enabled")
-            if enabled is True and have.get("enabled") is False:
-                kms.enable_key(KeyId=key_id)  # first: a disabled key takes no rotation change
-                have["enabled"] = True
             description = props.get("description")
             if description is not None and description != have.get("description"):
                 kms.update_key_description(KeyId=key_id, Description=str(description))
                 have["description"] = description
-            policy = props.get("policy")
-            if policy is not None and not same_policy(policy, have.get("policy")):
+            policy = props["policy"]
+            if not same_policy(policy, have.get("policy")):
                 kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(policy))
                 have["policy"] = policy
             rotation = props.get("enableKeyRotation")
@@ -181,9 +175,6 @@ class KmsKeyKind(ResourceKind):
                 kms.tag_resource(KeyId=key_id, Tags=_kms_tags(changes.put))
             if changes.remove:
                 kms.untag_resource(KeyId=key_id, TagKeys=changes.remove)
-            if enabled is False and have.get("enabled") is True:
-                kms.disable_key(KeyId=key_id)  # last: the changes above need an enabled key
-                have["enabled"] = False
         observed.tags = changes.applied_to(observed.tags)
         observed.key = desired.key
         observed.outputs = _outputs(ctx, key_id, observed.outputs["arn"], have.get("alias"))
@@ -214,16 +205,23 @@ class KmsKeyKind(ResourceKind):
             kms.tag_resource(KeyId=observed.id, Tags=[{"TagKey": RETAINED, "TagValue": "true"}])
             kms.untag_resource(KeyId=observed.id, TagKeys=list(IDENTITY_TAGS))
 
-    def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
-        # A desired policy of None leaves the policy to someone else.
+    def compare(self, desired: Desired[KmsKeyProps], observed: Observed) -> list[FieldDiff]:
+        # A policy written differently (keys in another order, a one-element list) is the same policy.
         return [
             d
             for d in super().compare(desired, observed)
-            if not (d.path == "policy" and (d.desired is None or same_policy(d.desired, d.current)))
+            if not (d.path == "policy" and same_policy(d.desired, d.current))
         ]
 
     def _point_alias(
-        self, ctx: KindContext, kms: KMSClient, desired: Desired, observed: Observed, *, alias: str, what: str
+        self,
+        ctx: KindContext,
+        kms: KMSClient,
+        desired: Desired[KmsKeyProps],
+        observed: Observed,
+        *,
+        alias: str,
+        what: str,
     ) -> None:
         """Make `alias` name this key, then drop the key's previous alias of ours (a renamed one)."""
         key_id = observed.id
@@ -252,7 +250,14 @@ class KmsKeyKind(ResourceKind):
         observed.properties["alias"] = alias
 
     def _alias_claim(
-        self, ctx: KindContext, kms: KMSClient, holder: KeyMetadataTypeDef, desired: Desired, *, alias: str, what: str
+        self,
+        ctx: KindContext,
+        kms: KMSClient,
+        holder: KeyMetadataTypeDef,
+        desired: Desired[KmsKeyProps],
+        *,
+        alias: str,
+        what: str,
     ) -> str:
         """Whether the key that `alias` names may lose it: "movable" (going away, or another key of
         this workspace), "same" (a key of this very entry); anything else is a terminal error."""
@@ -297,7 +302,6 @@ class KmsKeyKind(ResourceKind):
             "policy": policy,
             "keySpec": meta.get("KeySpec") or meta.get("CustomerMasterKeySpec"),
             "keyUsage": meta.get("KeyUsage"),
-            "enabled": meta["KeyState"] == "Enabled",
         }
         private = {"aliases": names, "holdsAlias": alias is not None, "created": meta.get("CreationDate")}
         return Observed(

@@ -1,21 +1,9 @@
 """Lambda functions released through an alias: what runs is always a published, numbered version.
 
-Properties of `lambda.function` (observe reports the same names and shapes):
-
-- `functionName` (immutable), which must start with the kind's name prefix (it carries the workspace).
-- `runtime`, `handler`, `description`, `memorySize`, `timeout` (ints), `role` (an IAM role ARN),
-  `environment` (`{name: value}`), `vpcConfig` (`{"subnetIds": [...], "securityGroupIds": [...]}`, or
-  None outside a VPC), `kmsKeyArn` (the key encrypting the environment, None for Lambda's own),
-  `tracingMode` (`Active` or `PassThrough`) and `architectures` (`["x86_64"]` or `["arm64"]`).
-- `codeSha256`: the base64 SHA-256 of the deployment zip, as Lambda reports it in `CodeSha256`. Code is
-  compared by this digest only; `package` (`{"s3Bucket", "s3Key"}`) says where to fetch the zip from
-  when code must be written, cannot be read back, and so takes no part in the comparison.
-- `alias` (the alias the kind maintains, e.g. `live`), `published` (always True in a spec) and
-  `provisionedConcurrency` (warm instances on the alias; 0 for none).
-
-Outputs: `id` and `name` (the function name), `arn` (unqualified), `aliasArn`, `version` (the version
-the alias points at) and `codeSha256`. Event sources and API integrations should take `aliasArn`, so
-they only ever reach a published version.
+The properties are `FunctionProps`; observe reports the same names and shapes. Outputs: `id` and
+`name` (the function name), `arn` (unqualified), `aliasArn`, `version` (the version the alias points
+at) and `codeSha256`. Event sources and API integrations should take `aliasArn`, so they only ever
+reach a published version.
 
 Identity. The name is deterministic and the identity tags are given to CreateFunction itself, so a
 crash never leaves an untagged function of ours. A function of the desired name that does not carry
@@ -80,7 +68,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -88,6 +75,7 @@ from botocore.exceptions import ClientError
 from cutlass_operator.engine.errors import RetryableError, TerminalError
 from cutlass_operator.engine.identity import WORKSPACE
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, Ref, ResourceKind, normalise
+from cutlass_operator.props.lambda_ import FunctionProps
 from cutlass_operator.resources.errors import aws_errors, error_code, error_message, is_not_found, tolerate_not_found
 from cutlass_operator.resources.tags import key_of, matches, tag_changes, tagged_resources
 from cutlass_operator.resources.waits import WaitPolicy, wait_until
@@ -139,23 +127,23 @@ RELEASE_PROPERTIES = (
 ROLE_NOT_READY = ("cannot be assumed by lambda", "execution role does not have permissions")
 
 
-class FunctionKind(ResourceKind):
-    kind = "lambda.function"
+class FunctionKind(ResourceKind[FunctionProps]):
+    props = FunctionProps
     delete_rank = 80
     immutable = frozenset({"functionName"})
 
-    def __init__(self, name_prefix: str, *, settle_wait: WaitPolicy | None = None) -> None:
+    def __init__(self, name_prefix: str = "", orphan_scope: str = "", *, settle_wait: WaitPolicy | None = None) -> None:
         if not name_prefix:
             raise ValueError("a function kind needs a name prefix: it is what keeps workspaces' functions apart")
-        self.name_prefix = name_prefix
+        super().__init__(name_prefix, orphan_scope)
         # Creating a VPC function takes a minute or two (its network interfaces); an update, seconds.
         self.settle_wait = settle_wait or WaitPolicy(timeout=300.0, interval=5.0)
 
     # -- observe -------------------------------------------------------------------------------
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[FunctionProps]]) -> list[Observed]:
         lam = _client(ctx)
-        wanted: dict[str, Desired] = {}
+        wanted: dict[str, Desired[FunctionProps]] = {}
         for d in desired:
             name = str(d.properties["functionName"])
             if not name.startswith(self.name_prefix):
@@ -225,7 +213,7 @@ class FunctionKind(ResourceKind):
 
     # -- create --------------------------------------------------------------------------------
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[FunctionProps]) -> Observed:
         lam = _client(ctx)
         props = desired.properties
         name = str(props["functionName"])
@@ -262,7 +250,9 @@ class FunctionKind(ResourceKind):
         private = {"aliases": {str(props["alias"]): True}}
         return Observed(desired.key, self.kind, name, properties, dict(desired.tags), outputs, private)
 
-    def _adopt(self, ctx: KindContext, lam: LambdaClient, desired: Desired, what: str, exc: ClientError) -> Observed:
+    def _adopt(
+        self, ctx: KindContext, lam: LambdaClient, desired: Desired[FunctionProps], what: str, exc: ClientError
+    ) -> Observed:
         """CreateFunction found the name taken: take the function over only if it is this workspace's."""
         name = str(desired.properties["functionName"])
         current = lam.get_function(FunctionName=name)
@@ -284,7 +274,9 @@ class FunctionKind(ResourceKind):
 
     # -- update --------------------------------------------------------------------------------
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[FunctionProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         lam = _client(ctx)
         name = observed.id
         props = desired.properties
@@ -383,9 +375,19 @@ class FunctionKind(ResourceKind):
 
     # -- compare -------------------------------------------------------------------------------
 
-    def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
+    def compare(self, desired: Desired[FunctionProps], observed: Observed) -> list[FieldDiff]:
         """`package` cannot be observed (the digest stands for it); empty settings compare as absent."""
-        return super().compare(replace(desired, properties=_comparable(desired.properties)), observed)
+        diffs = [
+            FieldDiff(name, observed.properties.get(name), want)
+            for name, want in sorted(_comparable(desired.properties).items())
+            if normalise(observed.properties.get(name)) != normalise(want)
+        ]
+        diffs += [
+            FieldDiff(f"tags.{name}", observed.tags.get(name), want)
+            for name, want in sorted(desired.tags.items())
+            if observed.tags.get(name) != want
+        ]
+        return diffs
 
     # -- waits ---------------------------------------------------------------------------------
 

@@ -1,17 +1,9 @@
 """Lambda event source mappings: an SQS queue or a DynamoDB stream feeding a function's alias.
 
-Properties of `lambda.event_source_mapping` (in the shapes observe reports them):
-
-- `functionArn`: the qualified ARN of the function's alias (`...:function:<name>:live`); changed in
-  place with UpdateEventSourceMapping's FunctionName.
-- `eventSourceArn` (immutable): the queue's ARN or the table stream's ARN.
-- `batchSize`, `maximumBatchingWindowInSeconds` (ints; a window AWS does not report is 0),
-  `enabled` (bool), `functionResponseTypes` (a list, e.g. `["ReportBatchItemFailures"]`; none is
-  `[]`), `filterCriteria` (`{"filters": [{"pattern": "<JSON text>"}]}`, or None for no filter;
-  patterns compare as parsed JSON).
-- For streams only: `startingPosition` (immutable, `LATEST` or `TRIM_HORIZON`),
-  `maximumRetryAttempts` (an int; AWS's default -1 retries until the record expires) and
-  `bisectBatchOnFunctionError` (bool). All three are None for a queue, where they do not exist.
+The properties are `EventSourceMappingProps`, in the shapes observe reports them: a
+`maximumBatchingWindowInSeconds` AWS does not report is 0, no response types are `[]`, and filter
+patterns compare as parsed JSON. `functionArn` is changed in place (UpdateEventSourceMapping's
+FunctionName); `eventSourceArn` and `startingPosition` are immutable.
 
 Outputs: `id` and `uuid` (the mapping's UUID), `arn` (its ARN, where AWS reports one) and `state`.
 
@@ -21,10 +13,10 @@ qualifier) and the event source ARN. The source must be a literal ARN in the des
 queue's ARN is deterministic; a stream's comes from the tables layer's outputs). The function may be
 a `Ref` to the alias's ARN, known only after the function exists: such an entry is matched by its
 source alone, among the mappings of our functions that no entry naming its function took, so two
-such entries may not share a source. The kind owns the functions named with its `function_prefix`,
-which carries the workspace (e.g. `cutlass-tech-fn-dev-london-`). Observe is one unfiltered
-ListEventSourceMappings, paginated (the region's mappings, 100 a page), keeping the mappings of our
-functions: a no-op resync reads once. Where several mappings fit one entry (a crash between a create
+such entries may not share a source. The kind owns the functions named with its `name_prefix` (the
+functions' prefix), which carries the workspace (e.g. `cutlass-tech-fn-dev-london-`). Observe is one
+unfiltered ListEventSourceMappings, paginated (the region's mappings, 100 a page), keeping the
+mappings of our functions: a no-op resync reads once. Where several mappings fit one entry (a crash between a create
 and the record of its result leaves a second one; moving a source to another function may find
 the old mapping beside a new one) the most recently changed is kept; the others, and the mappings
 of our functions that no entry wants, are orphans under `orphan_scope` (the layer's key prefix), so
@@ -65,6 +57,7 @@ from botocore.exceptions import ClientError
 
 from cutlass_operator.engine.errors import RetryableError
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind, normalise
+from cutlass_operator.props.lambda_ import EventSourceMappingProps
 from cutlass_operator.resources.errors import aws_errors, error_code, is_not_found
 from cutlass_operator.resources.waits import WaitPolicy, wait_until
 
@@ -99,23 +92,22 @@ IN_USE = frozenset({"ResourceInUseException"})
 CONFLICT = frozenset({"ResourceConflictException"})
 
 
-class EventSourceMappingKind(ResourceKind):
-    kind = "lambda.event_source_mapping"
+class EventSourceMappingKind(ResourceKind[EventSourceMappingProps]):
+    props = EventSourceMappingProps
     # Above the functions (80): a mapping goes before the function it feeds.
     delete_rank = 90
     immutable = frozenset({"eventSourceArn", "startingPosition"})
 
-    def __init__(self, function_prefix: str, orphan_scope: str = "", wait: WaitPolicy | None = None) -> None:
-        if not function_prefix:
+    def __init__(self, name_prefix: str = "", orphan_scope: str = "", *, wait: WaitPolicy | None = None) -> None:
+        if not name_prefix:
             raise ValueError("a mapping kind needs a function name prefix that carries its workspace")
-        self.function_prefix = function_prefix
-        self.orphan_scope = orphan_scope
+        super().__init__(name_prefix, orphan_scope)
         self.wait = wait or WaitPolicy(timeout=300.0, interval=5.0)
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[EventSourceMappingProps]]) -> list[Observed]:
         lam = _client(ctx)
-        exact: dict[tuple[str, str], Desired] = {}
-        by_source: dict[str, Desired] = {}
+        exact: dict[tuple[str, str], Desired[EventSourceMappingProps]] = {}
+        by_source: dict[str, Desired[EventSourceMappingProps]] = {}
         for d in desired:
             function, source = self._identity(d)
             if function is None:
@@ -130,18 +122,18 @@ class EventSourceMappingKind(ResourceKind):
             else:
                 exact[function, source] = d
         ours: list[Mapping[str, Any]] = []
-        with aws_errors(f"observe {self.kind} {self.function_prefix}*"):
+        with aws_errors(f"observe {self.kind} {self.name_prefix}*"):
             for page in lam.get_paginator("list_event_source_mappings").paginate(PaginationConfig={"PageSize": 100}):
                 ours += [
                     m
                     for m in page.get("EventSourceMappings", [])
-                    if _function_name(m.get("FunctionArn", "")).startswith(self.function_prefix)
+                    if _function_name(m.get("FunctionArn", "")).startswith(self.name_prefix)
                     and m.get("State") != DELETING
                 ]
         # Where several mappings fit one entry, the most recently changed is kept (the one a rename
         # made last, not the stale one it replaces); the others are duplicates, deleted as orphans.
         ours.sort(key=lambda m: (str(m.get("LastModified", "")), m.get("UUID", "")), reverse=True)
-        owner: dict[str, Desired] = {}  # UUID -> the entry it is
+        owner: dict[str, Desired[EventSourceMappingProps]] = {}  # UUID -> the entry it is
         claimed: set[str] = set()
         # Entries that name their function first, then those known by their source alone.
         for by_function in (True, False):
@@ -160,7 +152,7 @@ class EventSourceMappingKind(ResourceKind):
             found.append(self._observed(key, mapping, want))
         return found
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[EventSourceMappingProps]) -> Observed:
         lam = _client(ctx)
         _, source = self._identity(desired)
         function_arn = str(desired.properties["functionArn"])
@@ -187,7 +179,9 @@ class EventSourceMappingKind(ResourceKind):
             mapping = self._settled(ctx, mapping, what)
         return self._observed(desired.key, mapping, desired)
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[EventSourceMappingProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         lam = _client(ctx)
         uuid = observed.id
         what = f"update {self.kind} {uuid}"
@@ -239,7 +233,7 @@ class EventSourceMappingKind(ResourceKind):
     def retain(self, ctx: KindContext, observed: Observed) -> None:
         """Identity is by function and source, not by tags: the mapping stays as it is."""
 
-    def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
+    def compare(self, desired: Desired[EventSourceMappingProps], observed: Observed) -> list[FieldDiff]:
         """Properties only (tags are not read), in the shapes observe reports."""
         stream = _is_stream(str(desired.properties.get("eventSourceArn", "")))
         diffs = []
@@ -251,7 +245,7 @@ class EventSourceMappingKind(ResourceKind):
                 diffs.append(FieldDiff(name, observed.properties.get(name), want))
         return diffs
 
-    def _identity(self, desired: Desired) -> tuple[str | None, str]:
+    def _identity(self, desired: Desired[EventSourceMappingProps]) -> tuple[str | None, str]:
         """(function name, source); the name is None when functionArn is a reference not resolved yet."""
         function_arn = desired.properties.get("functionArn")
         source = desired.properties.get("eventSourceArn")
@@ -263,10 +257,8 @@ class EventSourceMappingKind(ResourceKind):
         if not isinstance(function_arn, str):
             return None, source
         function = _function_name(function_arn)
-        if not function.startswith(self.function_prefix):
-            raise ValueError(
-                f"{desired.key}: function {function} is outside {self.function_prefix}, where observe looks"
-            )
+        if not function.startswith(self.name_prefix):
+            raise ValueError(f"{desired.key}: function {function} is outside {self.name_prefix}, where observe looks")
         return function, source
 
     def _settled(self, ctx: KindContext, mapping: Mapping[str, Any], what: str) -> Mapping[str, Any]:
@@ -287,7 +279,9 @@ class EventSourceMappingKind(ResourceKind):
         wait_until(settled, self.wait, what, "MappingSettling")
         return latest[0]
 
-    def _observed(self, key: str, mapping: Mapping[str, Any], desired: Desired | None) -> Observed:
+    def _observed(
+        self, key: str, mapping: Mapping[str, Any], desired: Desired[EventSourceMappingProps] | None
+    ) -> Observed:
         uuid = mapping.get("UUID", "")
         source = mapping.get("EventSourceArn", "")
         stream = _is_stream(source)

@@ -1,14 +1,10 @@
 """One statement of a Lambda alias's resource policy: who may invoke the function through the alias.
 
-Properties of `lambda.permission` (in the shapes observe reports them):
-
-- `functionName` (immutable): the function's name, under the kind's `function_prefix` (which carries the
-  workspace); `qualifier` (immutable): the alias, e.g. `live`, whose policy holds the statement.
-- `statementId` (immutable): the statement's Sid. It must start with `cutlass-`, which is how observe
-  tells the operator's statements from anyone else's; `statement_id()` makes deterministic ones.
-- `action` (`lambda:InvokeFunction`), `principal` (a service such as `apigateway.amazonaws.com`, or an
-  account id), `sourceArn` (e.g. `arn:aws:execute-api:<region>:<account>:<api id>/*/POST/usage-check`;
-  may be a `Ref`, resolved at apply time) and `sourceAccount` (None for no condition).
+The properties are `PermissionProps`, in the shapes observe reports them. `functionName` (under
+the kind's `name_prefix`, the functions' prefix, which carries the workspace), `qualifier` (the alias
+whose policy holds the statement) and `statementId` are immutable. The statement id must start with
+`cutlass-`, which is how observe tells the operator's statements from anyone else's;
+`props.lambda_.statement_id()` makes deterministic ones.
 
 Outputs: `id` (`<function>:<qualifier>/<statement id>`) and `statementId`.
 
@@ -46,7 +42,6 @@ moto 5.2.5 gaps:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -57,43 +52,29 @@ from botocore.exceptions import ClientError
 
 from cutlass_operator.engine.errors import RetryableError
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind, normalise
+from cutlass_operator.props.lambda_ import OURS, STATEMENT_ID, PermissionProps
 from cutlass_operator.resources.errors import aws_errors, error_code, error_message, is_not_found, tolerate_not_found
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda.client import LambdaClient
 
-OURS = "cutlass-"
-# Lambda's rule for statement ids.
-STATEMENT_ID = re.compile(r"^[a-zA-Z0-9_-]{1,100}$")
 ROOT_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):root$")
 CONFLICT = "ResourceConflictException"
 PROPERTIES = ("functionName", "qualifier", "statementId", "action", "principal", "sourceArn", "sourceAccount")
 
 
-def statement_id(purpose: str, *parts: str) -> str:
-    """A deterministic Sid of the operator's: `cutlass-<purpose>-<16 hex digits of the parts' hash>`,
-    e.g. `statement_id("apigateway", "POST /usage-check")`. Hash what stays fixed for the grant's
-    life (a route, not an API id that is only known after apply)."""
-    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
-    sid = f"{OURS}{purpose}-{digest}"
-    if not STATEMENT_ID.match(sid):
-        raise ValueError(f"{sid!r} is not a valid statement id (letters, digits, - and _, at most 100)")
-    return sid
-
-
-class PermissionKind(ResourceKind):
-    kind = "lambda.permission"
+class PermissionKind(ResourceKind[PermissionProps]):
+    props = PermissionProps
     # Above the functions (80), so a grant goes before its function; below the mappings (90).
     delete_rank = 85
     immutable = frozenset({"functionName", "qualifier", "statementId"})
 
-    def __init__(self, function_prefix: str, orphan_scope: str = "") -> None:
-        if not function_prefix:
+    def __init__(self, name_prefix: str = "", orphan_scope: str = "") -> None:
+        if not name_prefix:
             raise ValueError("a permission kind needs a function name prefix that carries its workspace")
-        self.function_prefix = function_prefix
-        self.orphan_scope = orphan_scope
+        super().__init__(name_prefix, orphan_scope)
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[PermissionProps]]) -> list[Observed]:
         lam = _client(ctx)
         wanted: dict[tuple[str, str, str], str] = {}
         for d in desired:
@@ -116,7 +97,7 @@ class PermissionKind(ResourceKind):
                 found.append(self._observed(key, function, qualifier, statement))
         return found
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[PermissionProps]) -> Observed:
         lam = _client(ctx)
         function, qualifier, sid = self._identity(desired)
         what = f"create {self.kind} {function}:{qualifier}/{sid}"
@@ -132,7 +113,9 @@ class PermissionKind(ResourceKind):
                 _add(lam, desired.properties)
         return self._from_desired(desired)
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[PermissionProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         lam = _client(ctx)
         function, qualifier, sid = self._identity(desired)
         what = f"update {self.kind} {function}:{qualifier}/{sid}"
@@ -152,7 +135,7 @@ class PermissionKind(ResourceKind):
     def retain(self, ctx: KindContext, observed: Observed) -> None:
         """Nothing marks a statement as managed but its Sid: it stays as it is."""
 
-    def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
+    def compare(self, desired: Desired[PermissionProps], observed: Observed) -> list[FieldDiff]:
         """Properties only (statements have no tags), principals in one form."""
         want = _comparable(desired.properties)
         return [
@@ -161,7 +144,7 @@ class PermissionKind(ResourceKind):
             if normalise(observed.properties.get(name)) != normalise(value)
         ]
 
-    def _identity(self, desired: Desired) -> tuple[str, str, str]:
+    def _identity(self, desired: Desired[PermissionProps]) -> tuple[str, str, str]:
         props = desired.properties
         function, qualifier, sid = props.get("functionName"), props.get("qualifier"), props.get("statementId")
         if not (isinstance(function, str) and isinstance(qualifier, str) and isinstance(sid, str)):
@@ -169,13 +152,13 @@ class PermissionKind(ResourceKind):
                 f"{desired.key}: a statement is found by its function, qualifier and statement id, so all three "
                 "must be literals, not references resolved at apply time"
             )
-        if not function.startswith(self.function_prefix):
-            raise ValueError(f"{desired.key}: function {function} is outside {self.function_prefix}")
+        if not function.startswith(self.name_prefix):
+            raise ValueError(f"{desired.key}: function {function} is outside {self.name_prefix}")
         if not sid.startswith(OURS) or not STATEMENT_ID.match(sid):
             raise ValueError(f"{desired.key}: statement id {sid!r} must start with {OURS!r} (see statement_id())")
         return function, qualifier, sid
 
-    def _from_desired(self, desired: Desired) -> Observed:
+    def _from_desired(self, desired: Desired[PermissionProps]) -> Observed:
         function, qualifier, sid = self._identity(desired)
         properties = {name: None for name in PROPERTIES} | _comparable(desired.properties)
         return Observed(

@@ -1,8 +1,6 @@
-"""CloudWatch Logs log groups, named deterministically and found by name prefix.
-
-Properties of `logs.log_group`: `logGroupName` (immutable) and `retentionInDays` (None means
-never expire). Outputs: `id` and `name` (the name), `arn` (without the trailing `:*`) and `streamsArn`
-(with it).
+"""CloudWatch Logs log groups, named deterministically and found by name prefix. The name cannot
+change in place. Outputs: `id` and `name` (the name), `arn` (without the trailing `:*`) and
+`streamsArn` (with it).
 
 DescribeLogGroups has no tag filter and does not return tags. Each kind instance therefore owns
 one family of names (`/aws/vpc/flowlogs/`, `/aws/lambda/`...) and lists it with one call by
@@ -18,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from cutlass_operator.engine.arns import log_group_arn
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind
-from cutlass_operator.resources.arns import log_group_arn
+from cutlass_operator.props.logs import LogGroupProps
 from cutlass_operator.resources.errors import aws_errors, error_code, tolerate_not_found
 from cutlass_operator.resources.tags import key_of, matches, tag_changes
 
@@ -32,17 +31,17 @@ def _arn(group: LogGroupTypeDef) -> str:
     return str(group.get("logGroupArn") or str(group.get("arn", "")).removesuffix(":*"))
 
 
-class LogGroupKind(ResourceKind):
-    kind = "logs.log_group"
+class LogGroupKind(ResourceKind[LogGroupProps]):
+    props = LogGroupProps
     delete_rank = 50
     immutable = frozenset({"logGroupName"})
 
-    def __init__(self, name_prefix: str) -> None:
+    def __init__(self, name_prefix: str = "", orphan_scope: str = "") -> None:
         if not name_prefix:
             raise ValueError("a log group kind needs a name prefix: listing every group costs a read per group")
-        self.name_prefix = name_prefix
+        super().__init__(name_prefix, orphan_scope)
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[LogGroupProps]]) -> list[Observed]:
         logs = _client(ctx)
         for d in desired:
             if not str(d.properties["logGroupName"]).startswith(self.name_prefix):
@@ -58,7 +57,7 @@ class LogGroupKind(ResourceKind):
                             found.append(self._observed(key_of(tags, group["logGroupName"]), group, tags))
         return found
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[LogGroupProps]) -> Observed:
         logs = _client(ctx)
         name = str(desired.properties["logGroupName"])
         observed = Observed(
@@ -80,7 +79,9 @@ class LogGroupKind(ResourceKind):
                 observed.tags = {}
         return self.update(ctx, desired, observed, self.compare(desired, observed))
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[LogGroupProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         logs = _client(ctx)
         name = observed.id
         what = f"update {self.kind} {name}"

@@ -1,4 +1,5 @@
-"""Route 53: public hosted zones, health checks, and the routing records of one name.
+"""Route 53: public hosted zones (`HostedZoneProps`), health checks (`HealthCheckProps`), and the
+routing records of one name (`RecordSetGroupProps`).
 
 Route 53 is a global service. The kinds ask the client factory for `route53` in the workspace's region;
 botocore resolves every region of a partition to the partition's one endpoint and signs for its home
@@ -14,10 +15,9 @@ remembers references of deleted zones and checks, so a re-created entry needs a 
 most 10 tags on a zone or a health check: the kinds write the identity tags, then `Name`, then the rest
 in key order, up to 10, and compare only those (`route53_tags`).
 
-`route53.hosted_zone` (`HostedZoneKind()`, delete rank 10). Properties: `name` (immutable), `create`
-(bool, default False: whether the operator may create the zone when no public zone of the name exists)
-and `comment`. Outputs: `id` (without `/hostedzone/`), `name`, `nameServers` (the delegation set, to
-put in the parent zone), `managed` (True when the operator created the zone) and `delegated`.
+`route53.hosted_zone` (delete rank 10). Outputs: `id` (without `/hostedzone/`), `name`, `nameServers`
+(the delegation set, to put in the parent zone), `managed` (True when the operator created the zone)
+and `delegated`.
 
 - Identity. A zone is found by its name: ListHostedZonesByName, keeping the public zones of exactly
   that name. One carrying the selector and this entry's key (or no tags at all and this entry's
@@ -43,12 +43,8 @@ put in the parent zone), `managed` (True when the operator created the zone) and
   records of someone else's keep the zone, the operator's own go first (higher rank). Retain tags the
   zone `cutlass.tech/retained` and removes its identity tags; an adopted zone is left untouched.
 
-`route53.health_check` (`HealthCheckKind(orphan_scope="", *, read_status=False)`, delete rank 20).
-Properties: `fqdn` (the endpoint's host name, e.g. the API's regional domain; may be a `Ref`), `port`
-(default 443 for HTTPS, 80 otherwise), `type` (default `HTTPS`), `resourcePath` (default `/`),
-`requestInterval` (10 or 30, default 30), `failureThreshold` (1 to 10, default 3), `regions` (the
-checker regions, at least 3, or None for Route 53's default set), `measureLatency` (default False),
-`enableSNI` (default True for HTTPS types). Outputs: `id` and `status`.
+`route53.health_check` (`HealthCheckKind(name_prefix, orphan_scope, *, read_status=True)`, delete rank
+20). Port 443 for HTTPS, 80 for HTTP; latency is not measured. Outputs: `id` and `status`.
 
 - Identity. ListHealthChecks (1000 a page) lists every check of the account; only those whose
   CallerReference carries this workspace's prefix are considered, and their tags are read with
@@ -56,49 +52,37 @@ checker regions, at least 3, or None for Route 53's default set), `measureLatenc
   without any tag is a crashed create, claimed by the entry its reference names (or an orphan).
   Checks tagged otherwise (retained, another workspace) are left alone. A check without a key tag is
   reported as `<orphan_scope>(untracked <id>)`, an orphan the engine deletes.
-- `type`, `requestInterval` and `measureLatency` cannot change in AWS, so they are part of the reference.
-  When one changes, observe reports the entry's old check as a second resource of the key (or, when
-  the new check does not exist yet, as `<key> (replaced <id>)`, which no entry wants): the engine
-  creates the new check, moves the records (their `healthCheckId` is a `Ref`), and deletes the old
-  check only after every create and update succeeded.
+- `type` and `requestInterval` (and `measureLatency`, always off) cannot change in AWS, so they are part
+  of the reference. When one changes, observe reports the entry's old check as a second resource of the
+  key (or, when the new check does not exist yet, as `<key> (replaced <id>)`, which no entry wants):
+  the engine creates the new check, moves the records (their `healthCheckId` is a `Ref`), and deletes
+  the old check only after every create and update succeeded.
 - Reads per no-op resync: one ListHealthChecks per 1000 checks in the account plus one
   ListTagsForResources per 10 checks of the workspace: 2 for a few checks. `status` is read only with
-  `read_status=True`: one GetHealthCheckStatus per desired check per resync (Route 53's API allows 5
-  requests a second per account, so this matters for many checks). It summarises the checkers' last
-  reports: `Healthy` when more than 18% of them report success (Route 53's own rule), `Unhealthy` when
-  not, `Unknown` without reports; without `read_status` it is None.
+  `read_status` (a layer's kind reads it; tests may not): one GetHealthCheckStatus per desired check
+  per resync (Route 53's API allows 5 requests a second per account, so this matters for many checks).
+  It summarises the checkers' last reports: `Healthy` when more than 18% of them report success
+  (Route 53's own rule), `Unhealthy` when not, `Unknown` without reports; without `read_status` None.
 - Create: CreateHealthCheck (reference as above; HealthCheckAlreadyExists handled as for zones), then
   ChangeTagsForResource. Update: one UpdateHealthCheck with every mutable setting and the version
   observed (`HealthCheckVersion`: a concurrent change makes AWS refuse, retried after a fresh observe);
   `regions` back to None is `ResetElements`. Then tags. Delete: DeleteHealthCheck. Retain: as zones.
 
-`route53.record_set_group` (`RecordSetGroupKind(*, wait=None)`, delete rank 30): every routing record
-the operator keeps at one name in one zone, so a change of routing policy is one atomic batch.
-Properties: `hostedZoneId` (immutable; usually a `Ref` to the zone's `id`), `name` (immutable, the
-record name), `zoneName` (the zone's name: required when `hostedZoneId` is a `Ref`, see below) and
-`records`, a non-empty list of records in this shape (observe reports the same):
-
-    {"setIdentifier": "cutlass-...", "type": "A",
-     "alias": {"dnsName": "d-abc.execute-api.eu-west-2.amazonaws.com.", "hostedZoneId": "ZHURV8PSTC4K8",
-               "evaluateTargetHealth": True},
-     "healthCheckId": "<id>" or None,
-     and exactly one of: "geoLocation": {"continentCode": "EU"} | {"countryCode": "*"} (the default)
-                                        | {"countryCode": "US", "subdivisionCode": "CA"},
-                         "region": "eu-west-2" (latency), "failover": "PRIMARY" | "SECONDARY"}
-
-`type` defaults to A, `evaluateTargetHealth` to True; instead of `alias` a record may have `ttl` and
-`values`. Set identifiers start with `cutlass-` and are unique per type within the group. Outputs: `id`
-(`<zone id>/<name>`), `changeId` (the change the last write submitted; None when observe found the
-records as wanted) and `records` (how many).
+`route53.record_set_group` (`RecordSetGroupKind(name_prefix, orphan_scope, *, zones=None, wait=None)`,
+a layer's through `RecordsScope`; delete rank 30): every routing record the operator keeps at one name
+in one zone, so a change of routing policy is one atomic batch. Set identifiers start with the name
+prefix (default `cutlass-`) and are unique per type within the group. Outputs: `id` (`<zone id>/<name>`),
+`changeId` (the change the last write submitted; None when observe found the records as wanted) and
+`records` (how many).
 
 - Identity. Record sets carry no tags: the group is its zone and name, and its records are those at the
-  name whose SetIdentifier starts with `owner` (give each environment its own, e.g. `cutlass-dev/`).
-  Anything else at the name (a TXT record, someone's records without that prefix) is left alone; a
-  simple record of the same name and type makes AWS refuse the batch (routing and simple records
-  cannot share a name and type), a terminal error. The zones named in `zones` (zone name to the key
-  of its zone entry) are listed whole: a name there holding records of `owner` that no entry wants
-  (renamed, or no longer routed) is reported as the orphan `<orphan_scope>(untracked <name>)`, which
-  the engine deletes. In other zones a name no entry names any more is not looked up.
+  name whose SetIdentifier starts with the name prefix (give each environment its own, e.g.
+  `cutlass-dev/`). Anything else at the name (a TXT record, someone's records without that prefix) is
+  left alone; a simple record of the same name and type makes AWS refuse the batch (routing and simple
+  records cannot share a name and type), a terminal error. The zones named in `zones` (zone name to
+  the key of its zone entry) are listed whole: a name there holding records of the prefix that no
+  entry wants (renamed, or no longer routed) is reported as the orphan `<orphan_scope>(untracked
+  <name>)`, which the engine deletes. In other zones a name no entry names any more is not looked up.
 - Observe. The zone id of an entry is usually a `Ref`, unknown while observing; the kind then finds the
   zone by `zoneName` as the zone kind does (the single public zone of the name, or the one tagged with
   the `Ref`'s key), once per zone and observe. Then ListResourceRecordSets: from the name until the
@@ -145,7 +129,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Self, cast
 
 from botocore.exceptions import ClientError
 
@@ -158,9 +142,11 @@ from cutlass_operator.engine.resource import (
     Observed,
     Ref,
     ResourceKind,
+    Scope,
     iter_refs,
     normalise,
 )
+from cutlass_operator.props.route53 import HealthCheckProps, HostedZoneProps, RecordSetGroupProps, RecordsScope
 from cutlass_operator.resources.errors import aws_errors, error_code, error_message
 from cutlass_operator.resources.tags import from_aws, matches, tag_changes, to_aws
 from cutlass_operator.resources.waits import WaitPolicy, wait_until
@@ -340,7 +326,7 @@ def _retain(r53: Route53Client, resource_type: TagResourceTypeType, resource_id:
         r53.change_tags_for_resource(ResourceType=resource_type, ResourceId=resource_id, RemoveTagKeys=identity)
 
 
-def _tag_diffs(desired: Desired, observed: Observed) -> list[FieldDiff]:
+def _tag_diffs(desired: Desired[Any], observed: Observed) -> list[FieldDiff]:
     return [
         FieldDiff(f"tags.{name}", observed.tags.get(name), want)
         for name, want in sorted(route53_tags(desired.tags).items())
@@ -348,7 +334,7 @@ def _tag_diffs(desired: Desired, observed: Observed) -> list[FieldDiff]:
     ]
 
 
-def _literal(desired: Desired) -> None:
+def _literal(desired: Desired[Any]) -> None:
     """At apply time every reference is resolved; one left is a dependency the layer did not declare."""
     refs = list(iter_refs(desired.properties))
     if refs:
@@ -404,13 +390,13 @@ def _choose_zones(
     return [], False
 
 
-class HostedZoneKind(ResourceKind):
-    kind = "route53.hosted_zone"
+class HostedZoneKind(ResourceKind[HostedZoneProps]):
+    props = HostedZoneProps
     # Below the health checks and records: the zone holds the records.
     delete_rank = 10
     immutable = frozenset({"name"})
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[HostedZoneProps]]) -> list[Observed]:
         r53 = _client(ctx)
         names: dict[str, str] = {}
         for d in desired:
@@ -432,7 +418,7 @@ class HostedZoneKind(ResourceKind):
                         found.append(self._observed(key, zone, zone_tags, managed, servers, delegated=delegated))
         return found
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[HostedZoneProps]) -> Observed:
         r53 = _client(ctx)
         name = dns_name(str(desired.properties["name"]))
         what = f"create {self.kind} {name}"
@@ -465,7 +451,7 @@ class HostedZoneKind(ResourceKind):
         return self._observed(desired.key, zone, tags_now, True, servers, delegated=delegated)
 
     def _create_zone(
-        self, r53: Route53Client, ctx: KindContext, desired: Desired, name: str
+        self, r53: Route53Client, ctx: KindContext, desired: Desired[HostedZoneProps], name: str
     ) -> tuple[HostedZoneTypeDef, list[str]]:
         prefix = zone_reference_prefix(ctx.selector, desired.key, name)
         config: HostedZoneConfigTypeDef = {"PrivateZone": False}
@@ -491,7 +477,9 @@ class HostedZoneKind(ResourceKind):
             "zones; rename the entry's key",
         )
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[HostedZoneProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         if not observed.private["managed"]:
             return observed  # an adopted zone is never written to
         r53 = _client(ctx)
@@ -534,7 +522,7 @@ class HostedZoneKind(ResourceKind):
         with _route53_errors(f"retain {self.kind} {observed.id}"):
             _retain(_client(ctx), "hostedzone", observed.id, observed.tags)
 
-    def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
+    def compare(self, desired: Desired[HostedZoneProps], observed: Observed) -> list[FieldDiff]:
         """The name; for a zone the operator created, also the comment and tags (an adopted one is not
         the operator's to change)."""
         diffs = []
@@ -607,13 +595,14 @@ def _check_settings(props: Mapping[str, Any]) -> dict[str, Any]:
     regions = props.get("regions")
     return {
         "fqdn": _fqdn(props.get("fqdn")),
-        "port": int(props.get("port") or (443 if secure else 80)),
+        "port": 443 if secure else 80,
         "type": check_type,
         "resourcePath": str(props.get("resourcePath") or "/"),
         "requestInterval": int(props.get("requestInterval") or 30),
         "failureThreshold": int(props.get("failureThreshold") or 3),
         "regions": sorted(str(r) for r in regions) if regions else None,
-        "measureLatency": bool(props.get("measureLatency", False)),
+        # Never measured; still a setting, since the references of existing checks cover it.
+        "measureLatency": False,
         "enableSNI": bool(props.get("enableSNI", secure)) if secure else False,
     }
 
@@ -662,16 +651,17 @@ def _status(r53: Route53Client, check_id: str) -> str:
     return "Healthy" if healthy / len(observations) > HEALTHY_SHARE else "Unhealthy"
 
 
-class HealthCheckKind(ResourceKind):
-    kind = "route53.health_check"
+class HealthCheckKind(ResourceKind[HealthCheckProps]):
+    props = HealthCheckProps
     # Above the zone, below the records that name the checks: records go first.
     delete_rank = 20
 
-    def __init__(self, orphan_scope: str = "", *, read_status: bool = False) -> None:
-        self.orphan_scope = orphan_scope
+    def __init__(self, name_prefix: str = "", orphan_scope: str = "", *, read_status: bool = True) -> None:
+        """`read_status`: read each desired check's status (a call per check and resync)."""
+        super().__init__(name_prefix, orphan_scope)
         self.read_status = read_status
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[HealthCheckProps]]) -> list[Observed]:
         r53 = _client(ctx)
         prefixes = {d.key: health_check_reference_prefix(ctx.selector, d.key, d.properties) for d in desired}
         workspace = _workspace_prefix(ctx.selector)
@@ -722,7 +712,7 @@ class HealthCheckKind(ResourceKind):
         reference = check["CallerReference"]
         return next((key for key, prefix in prefixes.items() if reference.startswith(prefix)), untracked)
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[HealthCheckProps]) -> Observed:
         _literal(desired)
         r53 = _client(ctx)
         settings = _check_settings(desired.properties)
@@ -758,7 +748,9 @@ class HealthCheckKind(ResourceKind):
             "rename the entry's key",
         )
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[HealthCheckProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         _literal(desired)
         r53 = _client(ctx)
         want, have = _check_settings(desired.properties), observed.properties
@@ -797,7 +789,7 @@ class HealthCheckKind(ResourceKind):
         with _route53_errors(f"retain {self.kind} {observed.id}"):
             _retain(_client(ctx), "healthcheck", observed.id, observed.tags)
 
-    def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
+    def compare(self, desired: Desired[HealthCheckProps], observed: Observed) -> list[FieldDiff]:
         want = _check_settings(desired.properties)
         diffs = [
             FieldDiff(name, observed.properties.get(name), value)
@@ -825,18 +817,12 @@ def _record(spec: Mapping[str, Any], where: str, owner: str) -> dict[str, Any]:
     if not isinstance(sid, str) or not sid.startswith(owner) or len(sid) > 128:
         raise ValueError(f"{where}: setIdentifier {sid!r} must start with {owner!r} (at most 128 characters)")
     record: dict[str, Any] = {"setIdentifier": sid, "type": str(spec.get("type") or "A").upper()}
-    alias = spec.get("alias")
-    if alias is not None:
-        record["alias"] = {
-            "dnsName": _dns(alias.get("dnsName")),
-            "hostedZoneId": alias.get("hostedZoneId"),
-            "evaluateTargetHealth": bool(alias.get("evaluateTargetHealth", True)),
-        }
-    elif spec.get("ttl") is not None and spec.get("values"):
-        record["ttl"] = int(spec["ttl"])
-        record["values"] = sorted(str(v) for v in spec["values"])
-    else:
-        raise ValueError(f"{where}: record {sid} needs an alias, or a ttl and values")
+    alias = spec["alias"]
+    record["alias"] = {
+        "dnsName": _dns(alias["dnsName"]),
+        "hostedZoneId": alias["hostedZoneId"],
+        "evaluateTargetHealth": bool(alias["evaluateTargetHealth"]),
+    }
     record["healthCheckId"] = spec.get("healthCheckId") or None
     routing = [name for name in ROUTING if spec.get(name) is not None]
     if len(routing) != 1:
@@ -856,6 +842,8 @@ def _record(spec: Mapping[str, Any], where: str, owner: str) -> dict[str, Any]:
 
 
 def _observed_record(rr: ResourceRecordSetOutputTypeDef) -> dict[str, Any]:
+    """A record as AWS has it: one of ours without an alias (written by hand) is reported with its
+    values, so it never matches a desired one."""
     record: dict[str, Any] = {"setIdentifier": rr.get("SetIdentifier"), "type": rr["Type"]}
     if "AliasTarget" in rr:
         target = rr["AliasTarget"]
@@ -885,16 +873,12 @@ def _observed_record(rr: ResourceRecordSetOutputTypeDef) -> dict[str, Any]:
 
 def _to_aws(name: str, record: Mapping[str, Any]) -> dict[str, Any]:
     rr: dict[str, Any] = {"Name": name, "Type": record["type"], "SetIdentifier": record["setIdentifier"]}
-    if "alias" in record:
-        alias = record["alias"]
-        rr["AliasTarget"] = {
-            "DNSName": alias["dnsName"],
-            "HostedZoneId": alias["hostedZoneId"],
-            "EvaluateTargetHealth": alias["evaluateTargetHealth"],
-        }
-    else:
-        rr["TTL"] = record["ttl"]
-        rr["ResourceRecords"] = [{"Value": value} for value in record["values"]]
+    alias = record["alias"]
+    rr["AliasTarget"] = {
+        "DNSName": alias["dnsName"],
+        "HostedZoneId": alias["hostedZoneId"],
+        "EvaluateTargetHealth": alias["evaluateTargetHealth"],
+    }
     if record.get("healthCheckId"):
         rr["HealthCheckId"] = record["healthCheckId"]
     if "geoLocation" in record:
@@ -978,8 +962,8 @@ def _after(have: Sequence[ResourceRecordSetOutputTypeDef], changes: Sequence[Map
     return kept + [c["ResourceRecordSet"] for c in changes if c["Action"] == "CREATE"]
 
 
-class RecordSetGroupKind(ResourceKind):
-    kind = "route53.record_set_group"
+class RecordSetGroupKind(ResourceKind[RecordSetGroupProps]):
+    props = RecordSetGroupProps
     # The highest of the three: records name the health checks and live in the zone.
     delete_rank = 30
     immutable = frozenset({"hostedZoneId", "name"})
@@ -987,24 +971,28 @@ class RecordSetGroupKind(ResourceKind):
 
     def __init__(
         self,
-        *,
-        owner: str = OURS,
-        zones: Mapping[str, str] | None = None,
+        name_prefix: str = OURS,
         orphan_scope: str = "",
+        *,
+        zones: Mapping[str, str] | None = None,
         wait: WaitPolicy | None = None,
     ) -> None:
-        """`owner` starts the set identifier of every record of the operator's in the zones: give each
-        environment its own. `zones` (zone name to the key of its zone entry) are listed whole, and
-        every name there holding records of `owner` that no entry wants is an orphan
-        (`<orphan_scope>(untracked <name>)`), deleted by the engine: a name renamed, a region's name
-        no longer routed."""
-        self.owner = owner
+        """`name_prefix` starts the set identifier of every record of the operator's in the zones
+        (`cutlass-` when empty: an empty prefix would claim everyone's): give each environment its
+        own. `zones` (zone name to the key of its zone entry) are listed whole, and every name there
+        holding records of the prefix that no entry wants is an orphan (`<orphan_scope>(untracked
+        <name>)`), deleted by the engine: a name renamed, a region's name no longer routed."""
+        super().__init__(name_prefix or OURS, orphan_scope)
         self.zones = dict(zones or {})
-        self.orphan_scope = orphan_scope
         # Route 53 propagates a change to its servers within about a minute.
         self.wait = wait or WaitPolicy(timeout=180.0, interval=10.0)
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    @classmethod
+    def scoped(cls, scope: Scope, orphan_scope: str) -> Self:
+        zones = scope.zones if isinstance(scope, RecordsScope) else {}
+        return cls(scope.name_prefix, orphan_scope, zones=zones)
+
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[RecordSetGroupProps]]) -> list[Observed]:
         r53 = _client(ctx)
         found: list[Observed] = []
         seen: dict[tuple[str, str], str] = {}
@@ -1024,7 +1012,7 @@ class RecordSetGroupKind(ResourceKind):
                 if zone_id in scanned:
                     records = scanned[zone_id].pop(name, [])
                 else:
-                    records = _records_unless_gone(r53, zone_id, name, self.owner)
+                    records = _records_unless_gone(r53, zone_id, name, self.name_prefix)
             if records:
                 found.append(self._observed(d.key, zone_id, name, records, None))
         for zone_id, names in sorted(scanned.items()):
@@ -1035,19 +1023,24 @@ class RecordSetGroupKind(ResourceKind):
     def _scan(
         self, r53: Route53Client, ctx: KindContext, zones: dict[str, str | None]
     ) -> dict[str, dict[str, list[ResourceRecordSetOutputTypeDef]]]:
-        """The records of `owner` in each zone of `zones`, by zone id and name."""
+        """The records of the name prefix in each zone of `zones`, by zone id and name."""
         scanned: dict[str, dict[str, list[ResourceRecordSetOutputTypeDef]]] = {}
         for zone_name, zone_key in sorted(self.zones.items()):
             zone_id = self._find_zone(r53, ctx, dns_name(zone_name), zone_key, zones)
             if zone_id is None:
                 continue
             by_name = scanned.setdefault(zone_id, {})
-            for rr in _records_unless_gone(r53, zone_id, None, self.owner):
+            for rr in _records_unless_gone(r53, zone_id, None, self.name_prefix):
                 by_name.setdefault(dns_name(rr["Name"]), []).append(rr)
         return scanned
 
     def _zone_of(
-        self, r53: Route53Client, ctx: KindContext, desired: Desired, name: str, found: dict[str, str | None]
+        self,
+        r53: Route53Client,
+        ctx: KindContext,
+        desired: Desired[RecordSetGroupProps],
+        name: str,
+        found: dict[str, str | None],
     ) -> str | None:
         """The entry's zone id; for a `Ref`, the zone the zone kind would choose for the `Ref`'s key."""
         zone = desired.properties.get("hostedZoneId")
@@ -1080,16 +1073,18 @@ class RecordSetGroupKind(ResourceKind):
         found[zone_key] = _zone_id(candidates[0]["Id"]) if candidates else None
         return found[zone_key]
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[RecordSetGroupProps]) -> Observed:
         _literal(desired)
         r53 = _client(ctx)
         zone_id, name = _zone_id(str(desired.properties["hostedZoneId"])), dns_name(str(desired.properties["name"]))
         # Listed afresh: the zone was unknown when observing, or records of ours appeared since.
         with _route53_errors(f"create {self.kind} {name}"):
-            have = _records_at(r53, zone_id, name, self.owner)
+            have = _records_at(r53, zone_id, name, self.name_prefix)
         return self._write(r53, desired.key, zone_id=zone_id, name=name, have=have, want=self._records(desired))
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[RecordSetGroupProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         _literal(desired)
         r53 = _client(ctx)
         zone_id, name = _zone_id(str(desired.properties["hostedZoneId"])), dns_name(str(desired.properties["name"]))
@@ -1140,14 +1135,14 @@ class RecordSetGroupKind(ResourceKind):
         zone_id, name = str(observed.properties["hostedZoneId"]), str(observed.properties["name"])
         what = f"delete {self.kind} {observed.id}"
         with _route53_errors(what):
-            have = _records_unless_gone(r53, zone_id, name, self.owner)  # none: they went with their zone
+            have = _records_unless_gone(r53, zone_id, name, self.name_prefix)  # none: they went with their zone
         if have:
             self._submit(r53, zone_id, name, [{"Action": "DELETE", "ResourceRecordSet": dict(rr)} for rr in have], what)
 
     def retain(self, ctx: KindContext, observed: Observed) -> None:
         """Records carry no mark of the operator but their set identifiers: they stay as they are."""
 
-    def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
+    def compare(self, desired: Desired[RecordSetGroupProps], observed: Observed) -> list[FieldDiff]:
         """Zone and name, then one difference per record (`records[A cutlass-eu]`). A zone id that is still
         a reference is not judged here (update checks it once resolved)."""
         diffs = []
@@ -1164,11 +1159,11 @@ class RecordSetGroupKind(ResourceKind):
                 diffs.append(FieldDiff(f"records[{ident[0]} {ident[1]}]", have.get(ident), want.get(ident)))
         return diffs
 
-    def _records(self, desired: Desired) -> list[dict[str, Any]]:
+    def _records(self, desired: Desired[RecordSetGroupProps]) -> list[dict[str, Any]]:
         specs = desired.properties.get("records")
         if not isinstance(specs, list | tuple) or not specs:
             raise ValueError(f"{desired.key}: records must be a non-empty list (remove the entry to remove them)")
-        records = [_record(spec, desired.key, self.owner) for spec in specs]
+        records = [_record(spec, desired.key, self.name_prefix) for spec in specs]
         idents = [_ident(r) for r in records]
         if len(set(idents)) != len(idents):
             raise ValueError(f"{desired.key}: a set identifier is repeated for one record type")

@@ -1,19 +1,12 @@
-"""S3 buckets: the account's artifact bucket for Lambda deployment packages.
+"""S3 buckets (`BucketProps`): the account's artifact bucket for Lambda deployment packages.
 
-Properties of `s3.bucket` (in the shapes observe reports them):
-
-- `bucketName` (immutable): deterministic, `cutlass-tech-artifacts-<account>-<region>`. Bucket
-  names are one namespace across all of AWS; the account id keeps ours from colliding.
-- `versioning` (bool): once enabled AWS can only suspend versioning, so False means Suspended.
-- `encryption`: `{"sseAlgorithm": "aws:kms" | "AES256", "kmsKeyId": None | key ARN,
-  "bucketKeyEnabled": bool}`; a `kmsKeyId` of None with `aws:kms` is the AWS managed key `aws/s3`.
-- `publicAccessBlock`: `{"blockPublicAcls", "ignorePublicAcls", "blockPublicPolicy",
-  "restrictPublicBuckets"}`, all bools; all False when the bucket has no configuration.
-- `policy`: the bucket policy as a dict (None: no policy), compared as parsed JSON.
-- `noncurrentVersionExpirationDays` (int): the lifecycle rule `cutlass-tech-versions` expires
-  noncurrent versions after that many days and aborts incomplete multipart uploads after 7. Rules
-  with other IDs belong to someone else and are kept. Observed as None when the rule is missing
-  or not of that shape, so any tampering shows as a diff and is rewritten.
+`bucketName` is immutable; bucket names are one namespace across all of AWS, so the layer's
+carries the account id. A bucket without a public access block is observed with all four flags
+False; the policy is compared as parsed JSON. `noncurrentVersionExpirationDays` is the lifecycle
+rule `cutlass-tech-versions`, which expires noncurrent versions after that many days and aborts
+incomplete multipart uploads after 7. Rules with other IDs belong to someone else and are kept.
+Observed as None when the rule is missing or not of that shape, so any tampering shows as a diff
+and is rewritten.
 
 Outputs: `id` and `name` (the bucket name), `arn`, `region`.
 
@@ -55,10 +48,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from botocore.exceptions import ClientError
 
 from cutlass_operator.aws.fanout import at_once
+from cutlass_operator.engine.arns import partition
 from cutlass_operator.engine.errors import RetryableError, TerminalError
 from cutlass_operator.engine.identity import IDENTITY_TAGS, KEY, MANAGED_BY, RETAINED, WORKSPACE
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind
-from cutlass_operator.resources.arns import partition
+from cutlass_operator.props.s3 import BucketProps
 from cutlass_operator.resources.errors import DENIED, aws_errors, error_code, error_message
 from cutlass_operator.resources.policies import same_policy
 from cutlass_operator.resources.tags import MANAGED_PREFIX, from_aws, key_of, matches, tag_changes, tagged_resources
@@ -97,14 +91,14 @@ NO_BUCKET = "NoSuchBucket"
 BUSY = frozenset({"OperationAborted", "BucketNotEmpty"})
 
 
-class BucketKind(ResourceKind):
-    kind = "s3.bucket"
+class BucketKind(ResourceKind[BucketProps]):
+    props = BucketProps
     delete_rank = 30
     immutable = frozenset({"bucketName"})
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[BucketProps]]) -> list[Observed]:
         s3 = _client(ctx)
-        names = {str(d.properties["bucketName"]): d for d in desired}
+        names = {d.props.bucket_name: d for d in desired}
         found: list[Observed] = []
         with _s3_errors(f"observe {self.kind} in {ctx.region}"):
             listed = {arn.rsplit(":", 1)[-1]: tags for arn, tags in tagged_resources(ctx, "s3:bucket").items()}
@@ -122,9 +116,9 @@ class BucketKind(ResourceKind):
                 )
         return found
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[BucketProps]) -> Observed:
         s3 = _client(ctx)
-        name = str(desired.properties["bucketName"])
+        name = desired.props.bucket_name
         what = f"create {self.kind} {name}"
         config: CreateBucketConfigurationTypeDef = {"Tags": _s3_tags(desired.tags)}
         if ctx.region != "us-east-1":  # the one region that takes no LocationConstraint
@@ -146,7 +140,9 @@ class BucketKind(ResourceKind):
         observed = Observed(desired.key, self.kind, name, {"bucketName": name}, tags, _outputs(ctx, name), {})
         return self.update(ctx, desired, observed, self.compare(desired, observed))
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[BucketProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         s3 = _client(ctx)
         name = observed.id
         owner = ctx.account_id
@@ -251,7 +247,7 @@ class BucketKind(ResourceKind):
                 Bucket=observed.id, Tagging={"TagSet": _s3_tags(tags)}, ExpectedBucketOwner=ctx.account_id
             )
 
-    def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
+    def compare(self, desired: Desired[BucketProps], observed: Observed) -> list[FieldDiff]:
         diffs = []
         for d in super().compare(desired, observed):
             if d.path == "policy" and same_policy(d.desired, d.current):
@@ -271,7 +267,7 @@ class BucketKind(ResourceKind):
             raise
 
     def _check_adoptable(
-        self, ctx: KindContext, s3: S3Client, name: str, desired: Desired, what: str
+        self, ctx: KindContext, s3: S3Client, name: str, desired: Desired[BucketProps], what: str
     ) -> dict[str, str]:
         """Take over an existing bucket of this account only if it is ours or a crash's leftover;
         return its tags."""

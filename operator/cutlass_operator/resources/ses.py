@@ -3,26 +3,25 @@
 Neither an SES v1 identity nor a template carries tags, so both kinds identify their resources
 by the deterministic names the desired entries give, never by a selector.
 
-`ses.identity`: properties `identity` (the address or domain) and `kind` (`email` or `domain`),
-both immutable. Outputs: `id` (the identity) and `verificationStatus` (`Pending`, `Success`,
-`Failed`, `TemporaryFailure`, `NotStarted`). Create is VerifyEmailIdentity (AWS mails a link to
-the address) or VerifyDomainIdentity (AWS returns a token to publish as a TXT record; the token
-is kept in the outputs as `verificationToken`). Observe is ListIdentities (one page of up to 1000
-per call) and, when any desired identity exists, one GetIdentityVerificationAttributes for all of
-them: a no-op resync reads 2 times. Orphans cannot be found: an identity removed from the spec
-stays in SES until deleted by hand, because nothing marks it as this workspace's (another
-workspace or a person may have verified the same address). Delete is DeleteIdentity, which
-succeeds for an identity that does not exist. Retain leaves the identity as it is: there are no
-identity tags to remove.
+`ses.identity` (`IdentityProps`): both properties are immutable. Outputs: `id` (the identity)
+and `verificationStatus` (`Pending`, `Success`, `Failed`, `TemporaryFailure`, `NotStarted`).
+Create is VerifyEmailIdentity (AWS mails a link to the address) or VerifyDomainIdentity (AWS
+returns a token to publish as a TXT record; the token is kept in the outputs as
+`verificationToken`). Observe is ListIdentities (one page of up to 1000 per call) and, when any
+desired identity exists, one GetIdentityVerificationAttributes for all of them: a no-op resync
+reads 2 times. Orphans cannot be found: an identity removed from the spec stays in SES until
+deleted by hand, because nothing marks it as this workspace's (another workspace or a person may
+have verified the same address). Delete is DeleteIdentity, which succeeds for an identity that
+does not exist. Retain leaves the identity as it is: there are no identity tags to remove.
 
-`ses.template`: properties `templateName` (immutable), `subject`, `html`, `text` (None for a part
-the template does not have). Outputs: `id` and `name`. The kind owns one family of names (its
-`name_prefix`, which must carry the workspace, e.g. `cutlass-tech-alert-dev-london-`): observe
-lists the templates with ListTemplates, keeps those in the family, and reads each with
-GetTemplate, so a no-op resync of N templates reads 1 + N times. A template in the family that no
-desired entry names is reported as an orphan under `orphan_scope` (the layer's key prefix), so
-the engine deletes it. Create is CreateTemplate, update UpdateTemplate with all parts, delete
-DeleteTemplate; retain, as for identities, leaves the template as it is.
+`ses.template` (`TemplateProps`): `templateName` is immutable. Outputs: `id` and `name`. The
+kind owns one family of names (its `name_prefix`, which must carry the workspace, e.g.
+`cutlass-tech-alert-dev-london-`): observe lists the templates with ListTemplates, keeps those in
+the family, and reads each with GetTemplate, so a no-op resync of N templates reads 1 + N times.
+A template in the family that no desired entry names is reported as an orphan under
+`orphan_scope` (the layer's key prefix), so the engine deletes it. Create is CreateTemplate,
+update UpdateTemplate with all parts, delete DeleteTemplate; retain, as for identities, leaves
+the template as it is.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from botocore.exceptions import ClientError
 
 from cutlass_operator.engine.errors import TerminalError
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind, normalise
+from cutlass_operator.props.ses import IdentityProps, TemplateProps
 from cutlass_operator.resources.errors import aws_errors, error_code, is_not_found
 
 if TYPE_CHECKING:
@@ -44,7 +44,9 @@ IDENTITY_KINDS = frozenset({"email", "domain"})
 TEMPLATE_NOT_FOUND = frozenset({"TemplateDoesNotExist", "TemplateDoesNotExistException"})
 
 
-def _compare_properties(desired: Desired, observed: Observed) -> list[FieldDiff]:
+def _compare_properties(
+    desired: Desired[IdentityProps] | Desired[TemplateProps], observed: Observed
+) -> list[FieldDiff]:
     """Properties only: SES v1 identities and templates have no tags to compare."""
     return [
         FieldDiff(name, observed.properties.get(name), want)
@@ -53,16 +55,16 @@ def _compare_properties(desired: Desired, observed: Observed) -> list[FieldDiff]
     ]
 
 
-class IdentityKind(ResourceKind):
-    kind = "ses.identity"
+class IdentityKind(ResourceKind[IdentityProps]):
+    props = IdentityProps
     delete_rank = 30
     immutable = frozenset({"identity", "kind"})
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[IdentityProps]]) -> list[Observed]:
         if not desired:
             return []  # orphans cannot be told apart from anyone else's identities
         ses = _client(ctx)
-        wanted = {str(d.properties["identity"]): d for d in desired}
+        wanted = {d.props.identity: d for d in desired}
         with aws_errors(f"observe {self.kind} in {ctx.region}"):
             existing: set[str] = set()
             for page in ses.get_paginator("list_identities").paginate(PaginationConfig={"PageSize": 1000}):
@@ -84,10 +86,9 @@ class IdentityKind(ResourceKind):
             )
         return found
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[IdentityProps]) -> Observed:
         ses = _client(ctx)
-        name = str(desired.properties["identity"])
-        kind = str(desired.properties.get("kind") or _kind_of(name))
+        name, kind = desired.props.identity, desired.props.identity_kind
         what = f"create {self.kind} {name}"
         if kind not in IDENTITY_KINDS or kind != _kind_of(name):
             raise TerminalError("InvalidIdentity", f"{what}: kind {kind!r} does not fit {name!r} (email or domain)")
@@ -99,7 +100,9 @@ class IdentityKind(ResourceKind):
                 token = ses.verify_domain_identity(Domain=name).get("VerificationToken")
         return self._observed(desired.key, name, "Pending", token)
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[IdentityProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         # Both properties are immutable: the engine never asks for an in-place change.
         observed.key = desired.key
         return observed
@@ -112,7 +115,7 @@ class IdentityKind(ResourceKind):
     def retain(self, ctx: KindContext, observed: Observed) -> None:
         """Nothing marks an identity as managed, so there is nothing to remove: it stays as it is."""
 
-    def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
+    def compare(self, desired: Desired[IdentityProps], observed: Observed) -> list[FieldDiff]:
         return _compare_properties(desired, observed)
 
     def _observed(self, key: str, name: str, status: str, token: str | None) -> Observed:
@@ -125,22 +128,21 @@ def _kind_of(identity: str) -> str:
     return "email" if "@" in identity else "domain"
 
 
-class TemplateKind(ResourceKind):
-    kind = "ses.template"
+class TemplateKind(ResourceKind[TemplateProps]):
+    props = TemplateProps
     delete_rank = 40
     immutable = frozenset({"templateName"})
 
-    def __init__(self, name_prefix: str, orphan_scope: str = "") -> None:
+    def __init__(self, name_prefix: str = "", orphan_scope: str = "") -> None:
         if not name_prefix:
             raise ValueError("a template kind needs a name prefix that carries its workspace: templates have no tags")
-        self.name_prefix = name_prefix
-        self.orphan_scope = orphan_scope
+        super().__init__(name_prefix, orphan_scope)
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[TemplateProps]]) -> list[Observed]:
         ses = _client(ctx)
         keys: dict[str, str] = {}
         for d in desired:
-            name = str(d.properties["templateName"])
+            name = d.props.template_name
             if not name.startswith(self.name_prefix):
                 raise ValueError(f"{d.key}: template {name} is outside {self.name_prefix}")
             keys[name] = d.key
@@ -160,9 +162,9 @@ class TemplateKind(ResourceKind):
                     found.append(self._observed(key, template))
         return found
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[TemplateProps]) -> Observed:
         ses = _client(ctx)
-        name = str(desired.properties["templateName"])
+        name = desired.props.template_name
         template = _template(name, desired)
         with aws_errors(f"create {self.kind} {name}"):
             try:
@@ -174,7 +176,9 @@ class TemplateKind(ResourceKind):
                 ses.update_template(Template=template)
         return self._observed(desired.key, template)
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[TemplateProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         ses = _client(ctx)
         template = _template(observed.id, desired)
         with aws_errors(f"update {self.kind} {observed.id}"):
@@ -193,7 +197,7 @@ class TemplateKind(ResourceKind):
     def retain(self, ctx: KindContext, observed: Observed) -> None:
         """Nothing marks a template as managed, so there is nothing to remove: it stays as it is."""
 
-    def compare(self, desired: Desired, observed: Observed) -> list[FieldDiff]:
+    def compare(self, desired: Desired[TemplateProps], observed: Observed) -> list[FieldDiff]:
         return _compare_properties(desired, observed)
 
     def _observed(self, key: str, template: TemplateTypeDef) -> Observed:
@@ -207,15 +211,15 @@ class TemplateKind(ResourceKind):
         return Observed(key, self.kind, name, properties, {}, {"id": name, "name": name})
 
 
-def _template(name: str, desired: Desired) -> TemplateTypeDef:
-    props = desired.properties
+def _template(name: str, desired: Desired[TemplateProps]) -> TemplateTypeDef:
+    props = desired.props
     template: TemplateTypeDef = {"TemplateName": name}
-    if props.get("subject") is not None:
-        template["SubjectPart"] = str(props["subject"])
-    if props.get("html") is not None:
-        template["HtmlPart"] = str(props["html"])
-    if props.get("text") is not None:
-        template["TextPart"] = str(props["text"])
+    if props.subject is not None:
+        template["SubjectPart"] = props.subject
+    if props.html is not None:
+        template["HtmlPart"] = props.html
+    if props.text is not None:
+        template["TextPart"] = props.text
     return template
 
 

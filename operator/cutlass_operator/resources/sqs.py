@@ -1,10 +1,4 @@
-"""SQS standard queues, named deterministically and found by their tags.
-
-Properties of `sqs.queue`: `queueName` (immutable), `kmsMasterKeyId` (a key ARN, or None for
-SQS-managed encryption), `kmsDataKeyReusePeriodSeconds`, `visibilityTimeout`,
-`messageRetentionPeriod`, `receiveMessageWaitTimeSeconds` (ints), `redrivePolicy`
-(`{"deadLetterTargetArn": arn, "maxReceiveCount": int}` or None) and, optional,
-`redriveAllowPolicy` (`{"redrivePermission": ..., "sourceQueueArns": [...]}` or None). Outputs:
+"""SQS standard queues (`QueueProps`), named deterministically and found by their tags. Outputs:
 `id` and `url` (the queue URL), `arn`, `name`.
 
 Create. CreateQueue takes the attributes and the tags in one call, so a crash never leaves an
@@ -44,6 +38,7 @@ from botocore.exceptions import ClientError
 from cutlass_operator.engine.errors import RetryableError, TerminalError
 from cutlass_operator.engine.identity import IDENTITY_TAGS, RETAINED
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind, normalise
+from cutlass_operator.props.sqs import QueueProps
 from cutlass_operator.resources.errors import aws_errors, error_code
 from cutlass_operator.resources.tags import key_of, matches, tag_changes, tagged_resources
 
@@ -77,12 +72,12 @@ def _code_in(exc: ClientError, codes: frozenset[str]) -> bool:
     return error_code(exc) in codes or query_code in codes
 
 
-class QueueKind(ResourceKind):
-    kind = "sqs.queue"
+class QueueKind(ResourceKind[QueueProps]):
+    props = QueueProps
     delete_rank = 40
     immutable = frozenset({"queueName"})
 
-    def observe_many(self, ctx: KindContext, desired: Sequence[Desired]) -> list[Observed]:
+    def observe_many(self, ctx: KindContext, desired: Sequence[Desired[QueueProps]]) -> list[Observed]:
         sqs = _client(ctx)
         found: list[Observed] = []
         with aws_errors(f"observe {self.kind} in {ctx.region}"):
@@ -98,9 +93,9 @@ class QueueKind(ResourceKind):
                 found.append(self._observed(key_of(tags, name), name, url, attributes, tags))
         return found
 
-    def create(self, ctx: KindContext, desired: Desired) -> Observed:
+    def create(self, ctx: KindContext, desired: Desired[QueueProps]) -> Observed:
         sqs = _client(ctx)
-        name = str(desired.properties["queueName"])
+        name = desired.props.queue_name
         what = f"create {self.kind} {name}"
         attributes = _attributes(desired.properties, {})
         with aws_errors(what):
@@ -126,7 +121,9 @@ class QueueKind(ResourceKind):
         observed = self._observed(desired.key, name, url, current, tags)
         return self.update(ctx, desired, observed, self.compare(desired, observed))
 
-    def update(self, ctx: KindContext, desired: Desired, observed: Observed, diff: list[FieldDiff]) -> Observed:
+    def update(
+        self, ctx: KindContext, desired: Desired[QueueProps], observed: Observed, diff: list[FieldDiff]
+    ) -> Observed:
         sqs = _client(ctx)
         url = observed.outputs["url"]
         changed = {
@@ -135,7 +132,7 @@ class QueueKind(ResourceKind):
             if name != "queueName" and normalise(observed.properties.get(name)) != normalise(value)
         }
         with aws_errors(f"update {self.kind} {observed.id}"):
-            attributes = _attributes(changed, {"kmsMasterKeyId": "", "redrivePolicy": "", "redriveAllowPolicy": ""})
+            attributes = _attributes(changed, {"kmsMasterKeyId": "", "redrivePolicy": ""})
             if attributes:
                 sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
                 observed.properties.update(changed)
@@ -175,7 +172,6 @@ class QueueKind(ResourceKind):
             properties["kmsDataKeyReusePeriodSeconds"] = DEFAULT_DATA_KEY_REUSE
         properties["kmsMasterKeyId"] = attributes.get("KmsMasterKeyId") or None
         properties["redrivePolicy"] = _redrive(attributes.get("RedrivePolicy"))
-        properties["redriveAllowPolicy"] = _json(attributes.get("RedriveAllowPolicy"))
         arn = attributes.get("QueueArn", "")
         outputs = {"id": url, "url": url, "arn": arn, "name": name}
         return Observed(key, self.kind, url, properties, dict(tags), outputs)
@@ -191,7 +187,6 @@ def _attributes(properties: Mapping[str, Any], none_as: Mapping[str, str]) -> di
     encoded: list[tuple[str, QueueAttributeNameType, Callable[[Any], str]]] = [
         ("kmsMasterKeyId", "KmsMasterKeyId", str),
         ("redrivePolicy", "RedrivePolicy", _dump_redrive),
-        ("redriveAllowPolicy", "RedriveAllowPolicy", json.dumps),
     ]
     for prop, attribute, encode in encoded:
         if prop not in properties:
@@ -210,13 +205,9 @@ def _dump_redrive(policy: Mapping[str, Any]) -> str:
     )
 
 
-def _json(raw: str | None) -> Any:
-    return json.loads(raw) if raw else None
-
-
 def _redrive(raw: str | None) -> dict[str, Any] | None:
     """SQS returns `maxReceiveCount` as a number or a string depending on how it was written."""
-    policy = _json(raw)
+    policy = json.loads(raw) if raw else None
     if not policy:
         return None
     return {"deadLetterTargetArn": policy.get("deadLetterTargetArn"), "maxReceiveCount": int(policy["maxReceiveCount"])}

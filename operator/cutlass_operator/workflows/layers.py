@@ -16,6 +16,7 @@ from cutlass_operator.engine.executor import CONCURRENT_CALLS, ApplyResult, Prog
 from cutlass_operator.engine.reconcile import Outcome, reconcile
 from cutlass_operator.engine.resource import KindContext, ResourceKind
 from cutlass_operator.layers.base import Layer, RegionInputs
+from cutlass_operator.resources.registry import kind_for
 from cutlass_operator.workflows.changes import Gate
 from cutlass_operator.workflows.report import LayerReport, Mode
 
@@ -23,9 +24,10 @@ from cutlass_operator.workflows.report import LayerReport, Mode
 Readiness = Callable[[Any, LayerReport], ReconcileError | None]
 
 
-def kinds_of(layer: Layer[Any], inputs: Any) -> dict[str, ResourceKind]:
+def kinds_of(layer: Layer[Any], inputs: Any) -> dict[str, ResourceKind[Any]]:
     """The layer's resource kinds by name, as the engine takes them."""
-    return {kind.kind: kind for kind in layer.kinds(inputs)}
+    kinds = [kind_for(scope, orphan_scope=f"{layer.name}/") for scope in layer.kinds(inputs)]
+    return {kind.kind: kind for kind in kinds}
 
 
 @dataclass
