@@ -74,7 +74,7 @@ clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
 bench: $(STAMP)  ## AWS calls and time of a converge, a no-op resync and a teardown; change control's calls
-	$(BIN)/python tests/benchmarks/reconcile_calls.py
+	$(BIN)/python tests/benchmarks/reconcile_calls.py --by-call
 	$(BIN)/python tests/benchmarks/change_control_calls.py
 
 include mk/delivery.mk

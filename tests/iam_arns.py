@@ -813,6 +813,7 @@ RULES: dict[str, Rule] = {
     "ec2:ReleaseAddress": _ec2_named("AllocationId"),
     # IAM (global: no region in its ARNs)
     "iam:ListRoles": on_itself,
+    "iam:GetAccountAuthorizationDetails": on_itself,
     "iam:CreateRole": _iam_create_role,
     **{
         f"iam:{op}": _iam_role

@@ -223,11 +223,32 @@ class TestSteadyState:
             "apigateway:GetAuthorizers": 1,
             "apigateway:GetStages": 1,
             "apigateway:GetDeployment": 1,
-            "apigateway:GetUsagePlans": 2,  # the plan kind's listing, and the key's plans (keyId)
+            "apigateway:GetUsagePlans": 2,  # the plan kind's listing, and the key kind's
+            "apigateway:GetUsagePlanKeys": 1,  # per workspace plan: the keys it holds
             "apigateway:GetApiKeys": 1,
             "apigateway:GetDomainNames": 1,
             "apigateway:GetBasePathMappings": 1,
         }
+
+    def test_the_reads_of_a_no_op_do_not_grow_with_the_keys(
+        self, ctx: KindContext, workspace: Workspace, calls: CallLog
+    ) -> None:
+        def tenants(count: int) -> list[Desired[Any]]:
+            keys = [
+                Desired(f"api/key-{i}", props, props.name, workspace.tags("api", f"api/key-{i}", props.name))
+                for i in range(count)
+                for props in [replace(api_key(workspace).props, name=f"{PREFIX}-tenant-{i}")]
+            ]
+            return everything(workspace, *keys)
+
+        reads = {}
+        for count in (1, 12):
+            converged(ctx, tenants(count))
+            calls.reset()
+            outcome = converged(ctx, tenants(count))
+            assert set(actions(outcome).values()) == {Action.NOOP}
+            reads[count] = dict(calls.calls)
+        assert reads[12] == reads[1]
 
 
 class TestUpdate:

@@ -218,9 +218,12 @@ class TestQueues:
         print(f"sqs.queue no-op reconcile of 2 queues: {calls.reads} reads: {dict(calls.calls)}")
         assert dict(calls.calls) == {
             "resourcegroupstaggingapi:GetResources": 1,
-            "sqs:GetQueueUrl": 2,
             "sqs:GetQueueAttributes": 2,
         }
+        # The URL observe builds is the one SQS answers with.
+        sqs = ctx.clients.client("sqs", ctx.region)
+        for queue in outcome.plan.observed.values():
+            assert queue.outputs["url"] == sqs.get_queue_url(QueueName=queue.outputs["name"])["QueueUrl"]
         calls.reset()
         assert converged(queue_kinds(), ctx, desired).plan.empty
         assert calls.mutating() == {}

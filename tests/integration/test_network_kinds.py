@@ -169,8 +169,9 @@ class TestConverge:
         converge(ctx, layer, full)
         assert clients.calls.writes == 0, clients.calls.mutating()
         reads = dict(clients.calls.calls)
-        # One describe per EC2 kind, two DNS attributes, and per-resource reads only where the API
-        # offers no batch: tags of each flow-log group, GetRole and the declared inline policy.
+        # One describe per EC2 kind and two DNS attributes; two reads for the log groups (their tags
+        # from the tagging API, their retention) and two for the roles (trust and description, then
+        # tags and inline policies), however many there are.
         assert reads == {
             "ec2:DescribeVpcs": 1,
             "ec2:DescribeVpcAttribute": 2,
@@ -182,11 +183,10 @@ class TestConverge:
             "ec2:DescribeSecurityGroups": 1,
             "ec2:DescribeVpcEndpoints": 1,
             "ec2:DescribeFlowLogs": 1,
+            "resourcegroupstaggingapi:GetResources": 1,
             "logs:DescribeLogGroups": 1,
-            "logs:ListTagsForResource": 1,
             "iam:ListRoles": 1,
-            "iam:GetRole": 1,
-            "iam:GetRolePolicy": 1,
+            "iam:GetAccountAuthorizationDetails": 1,
         }
 
     def test_the_seed_layer_reads_once_per_kind_when_steady(
@@ -199,9 +199,9 @@ class TestConverge:
         converge(ctx, layer, seed)
         assert clients.calls.writes == 0, clients.calls.mutating()
         # The flow-log kinds still look for orphans (a flow log switched off): one read each,
-        # and none per resource since there are none.
+        # and no second one when the first finds none.
         assert {op: n for op, n in clients.calls.calls.items() if not op.startswith("ec2:Describe")} == {
-            "logs:DescribeLogGroups": 1,
+            "resourcegroupstaggingapi:GetResources": 1,
             "iam:ListRoles": 1,
         }
         assert (len(seed), clients.calls.reads) == (13, 13)
@@ -453,6 +453,24 @@ class TestDriftIsRepaired:
         iam.untag_role(RoleName=role, TagKeys=["Workspace"])
         diff = diffs(ctx, layer, full)["network/flow-logs/role"]
         assert [line.split(":")[0] for line in diff] == ["assumeRolePolicyDocument", "inlinePolicies", "tags.Workspace"]
+        repair(ctx, layer, full, "network/flow-logs/role")
+        assert diffs(ctx, layer, full) == {}
+        assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["flow-logs-delivery"]
+
+    def test_an_inline_policy_added_by_hand_is_drift_and_removed(
+        self,
+        ctx: KindContext,
+        clients: AwsClients,
+        layer: NetworkLayer,
+        full: list[Desired],
+        built: dict[str, Observed],
+    ) -> None:
+        iam = clients.client("iam")
+        role = built["network/flow-logs/role"].id
+        everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        iam.put_role_policy(RoleName=role, PolicyName="extra", PolicyDocument=json.dumps(everything))
+        diff = diffs(ctx, layer, full)["network/flow-logs/role"]
+        assert [line.split(":")[0] for line in diff] == ["inlinePolicies"]
         repair(ctx, layer, full, "network/flow-logs/role")
         assert diffs(ctx, layer, full) == {}
         assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["flow-logs-delivery"]

@@ -20,6 +20,7 @@ from cutlass_operator.emulator.lambda_updates import install_configuration_updat
 from cutlass_operator.emulator.lambda_versions import install_version_numbers
 from cutlass_operator.emulator.route53_gaps import install_route53_gaps
 from cutlass_operator.emulator.s3_tls import install_secure_transport
+from cutlass_operator.emulator.tagging_types import install_tagging_types
 
 # moto accepts any keys; these only have to look like keys to botocore.
 EMULATOR_ENV = {
@@ -48,6 +49,7 @@ def aws_emulator(port: int | None = None) -> Iterator[str]:
     install_route53_gaps()  # moto's Route 53 judges record changes by history and ignores CallerReference
     install_ec2_client_tokens()  # moto's EC2 creates ignore ClientToken (NAT gateways, endpoints, flow logs)
     install_secure_transport()  # bucket policies judged as for AWS's HTTPS endpoint (TLS-only policies)
+    install_tagging_types()  # moto's tagging API calls a log group `logs:loggroup`, AWS `logs:log-group`
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port or free_port(), verbose=False)
     server.start()
     host, bound = server.get_host_and_port()

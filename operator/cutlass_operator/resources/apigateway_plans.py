@@ -19,11 +19,10 @@ CreateApiKey's answer, since outputs end up in the Kubernetes status.
 
 Observe. One GetApiKeys, paginated (all the region's keys, 500 a page, tags with each; the name query
 is not used because AWS does not document it as a prefix match), keeping those under the prefix with
-the selector tags; then per desired key one GetUsagePlans(keyId), which answers with the plans holding
-the key, of which the workspace's (by their tags) count. A no-op resync of K keys reads 1 + K times.
-The alternative, GetUsagePlans then GetUsagePlanKeys per plan (the desired plan ids are `Ref`s, unknown
-when observing), reads 2 + P times for P plans: about as many reads for a few keys, and it would bring
-every key's value into the operator.
+the selector tags; then the plans holding them: GetUsagePlans (the workspace's, by their tags) and one
+GetUsagePlanKeys per plan. A no-op resync reads 2 + P times for P plans, however many keys (tenants)
+there are; GetUsagePlans(keyId) per key would read 1 + K. GetUsagePlanKeys answers with each key's
+value too: only the ids are kept.
 
 Create is CreateApiKey (description, enabled, tags) then CreateUsagePlanKey. Update: UpdateApiKey
 (`/description`, `/enabled`), then a move between plans: DeleteUsagePlanKey from the old plan first,
@@ -238,15 +237,19 @@ class ApiKeyKind(ResourceKind[ApiKeyProps]):
             pages = apigw.get_paginator("get_api_keys").paginate(
                 includeValues=False, PaginationConfig={"PageSize": PAGE_SIZE}
             )
-            for page in pages:
-                for key in page.get("items", []):
-                    tags = dict(key.get("tags", {}))
-                    if not str(key.get("name", "")).startswith(self.name_prefix) or not matches(tags, ctx.selector):
-                        continue
-                    entry = key_of(tags, key.get("id", ""))
-                    # An orphan is only deleted, whatever plan it is in.
-                    plans = _plans_holding(apigw, ctx, key.get("id", "")) if entry in wanted else []
-                    found.append(self._observed(entry, key, tags, plans))
+            ours = [
+                (key, dict(key.get("tags", {})))
+                for page in pages
+                for key in page.get("items", [])
+                if str(key.get("name", "")).startswith(self.name_prefix)
+                and matches(dict(key.get("tags", {})), ctx.selector)
+            ]
+            entries = [(key, tags, key_of(tags, key.get("id", ""))) for key, tags in ours]
+            # An orphan is only deleted, whatever plan it is in: membership is read for wanted keys.
+            holding = _plans_holding(apigw, ctx) if any(entry in wanted for _, _, entry in entries) else {}
+            for key, tags, entry in entries:
+                plans = holding.get(str(key.get("id", "")), []) if entry in wanted else []
+                found.append(self._observed(entry, key, tags, plans))
         return found
 
     def _observed(self, entry: str, key: Mapping[str, Any], tags: Mapping[str, str], plans: list[str]) -> Observed:
@@ -333,12 +336,17 @@ class ApiKeyKind(ResourceKind[ApiKeyProps]):
         return diffs + _tag_diffs(desired, observed)
 
 
-def _plans_holding(apigw: APIGatewayClient, ctx: KindContext, key_id: str) -> list[str]:
-    """The workspace's plans the key belongs to (plans of others holding it are theirs to manage)."""
-    pages = apigw.get_paginator("get_usage_plans").paginate(keyId=key_id, PaginationConfig={"PageSize": PAGE_SIZE})
-    return sorted(
-        str(plan.get("id", ""))
-        for page in pages
-        for plan in page.get("items", [])
-        if matches(dict(plan.get("tags", {})), ctx.selector)
-    )
+def _plans_holding(apigw: APIGatewayClient, ctx: KindContext) -> dict[str, list[str]]:
+    """Key id -> the workspace's plans holding it (plans of others are theirs to manage)."""
+    holding: dict[str, list[str]] = {}
+    plans = apigw.get_paginator("get_usage_plans").paginate(PaginationConfig={"PageSize": PAGE_SIZE})
+    for page in plans:
+        for plan in page.get("items", []):
+            if not matches(dict(plan.get("tags", {})), ctx.selector):
+                continue
+            keys = apigw.get_paginator("get_usage_plan_keys").paginate(
+                usagePlanId=plan["id"], PaginationConfig={"PageSize": PAGE_SIZE}
+            )
+            for key in (item for keys_page in keys for item in keys_page.get("items", [])):
+                holding.setdefault(str(key.get("id", "")), []).append(plan["id"])
+    return {key: sorted(plans) for key, plans in holding.items()}

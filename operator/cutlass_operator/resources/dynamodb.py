@@ -8,16 +8,15 @@ leaves out. Outputs: `id` and `name` (the table name), `arn`, `streamArn` (None 
 stream), and `replicas` (`{regionName: ReplicaStatus}`), which a region's workflow reads before
 its compute uses the replica.
 
-Observe. ListTables has neither a tag nor a prefix filter, so each kind instance owns a family of
-names (`name_prefix`, as log groups do), lists the region's tables once (paginated) and keeps that
-family; ListTagsOfResource then tells which are this workspace's. For each managed table:
-DescribeTable, DescribeContinuousBackups (PITR) and DescribeTimeToLive, since DescribeTable
-reports neither; and ListTagsOfResource for each ACTIVE replica, because tags belong to each
-replica's ARN and AWS does not copy them when it creates a replica. A no-op resync therefore reads
-1 + (unmanaged tables in the family) + 4 per table + 1 per replica (+1 per 10 tags beyond the
-first page where ListTagsOfResource pages them). `orphan_scope` (the layer's key prefix) narrows
-the tables described to one layer's keys when several layers share the workspace (the lease
-table and the application's).
+Observe. The tagging API's GetResources gives the workspace's tables with their tags in one call
+(ListTables has neither a tag nor a prefix filter, and ListTagsOfResource is a read per table);
+each kind instance keeps its family of names (`name_prefix`), and `orphan_scope` (the layer's key
+prefix) narrows it to one layer's keys when several layers share the workspace (the lease table and
+the application's). For each: DescribeTable, DescribeContinuousBackups (PITR) and
+DescribeTimeToLive, since DescribeTable reports neither. A replica's tags belong to its own ARN
+(AWS does not copy them when it creates a replica): one GetResources in each region holding an
+ACTIVE replica gives them all. A no-op resync therefore reads 1 + 3 per table + 1 per replica
+region.
 
 Apply. AWS takes one structural change per UpdateTable (one index created or deleted, one replica
 added or removed) and refuses the next while the table is UPDATING, so update makes one call per
@@ -36,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -48,7 +47,7 @@ from cutlass_operator.engine.identity import IDENTITY_TAGS, RETAINED
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind, normalise
 from cutlass_operator.props.dynamodb import TableProps
 from cutlass_operator.resources.errors import aws_errors, error_code, error_message, is_not_found, tolerate_not_found
-from cutlass_operator.resources.tags import key_of, matches, tag_changes
+from cutlass_operator.resources.tags import key_of, matches, tag_changes, tagged_resources
 from cutlass_operator.resources.waits import WaitPolicy, wait_until
 
 if TYPE_CHECKING:
@@ -113,21 +112,24 @@ class TableKind(ResourceKind[TableProps]):
             if not d.props.table_name.startswith(self.name_prefix):
                 raise ValueError(f"{d.key}: table {d.props.table_name} is outside {self.name_prefix}")
         with aws_errors(f"observe {self.kind} {self.name_prefix}*"):
-            names = [
-                name
-                for page in ddb.get_paginator("list_tables").paginate()
-                for name in page.get("TableNames", [])
-                if name.startswith(self.name_prefix)
+            tagged = {arn.rsplit("/", 1)[-1]: tags for arn, tags in tagged_resources(ctx, "dynamodb:table").items()}
+            keys = {name: key_of(tags, name) for name, tags in tagged.items() if name.startswith(self.name_prefix)}
+            ours = sorted(name for name, key in keys.items() if key.startswith(self.orphan_scope))
+            found = [
+                o for o in each(lambda name: self._observe_one(ctx, ddb, name, keys[name], tagged[name]), ours) if o
             ]
-            found = each(lambda name: self._observe_one(ctx, ddb, name), names)
-        return [observed for observed in found if observed is not None]
+            # A replica's tags are its own (AWS does not copy them): one read per replica region.
+            regions = sorted({region for o in found for region in _active_replicas(o)})
+            by_region = {region: tagged_resources(replace(ctx, region=region), "dynamodb:table") for region in regions}
+        for o in found:
+            o.private["replicaTags"] = {
+                region: by_region[region].get(table_arn(region, ctx.account_id, o.id), {})
+                for region in _active_replicas(o)
+            }
+        return found
 
-    def _observe_one(self, ctx: KindContext, ddb: Any, name: str) -> Observed | None:
+    def _observe_one(self, ctx: KindContext, ddb: Any, name: str, key: str, tags: dict[str, str]) -> Observed | None:
         with tolerate_not_found():  # deleted between the list and the reads
-            tags = _list_tags(ddb, table_arn(ctx.region, ctx.account_id, name))
-            key = key_of(tags, name)
-            if not matches(tags, ctx.selector) or not key.startswith(self.orphan_scope):
-                return None
             table, backups, ttl = at_once(
                 lambda: ddb.describe_table(TableName=name),
                 lambda: ddb.describe_continuous_backups(TableName=name),
@@ -138,7 +140,6 @@ class TableKind(ResourceKind[TableProps]):
             observed = _observed(ctx, key, self.kind, table["Table"], tags)
             _absorb_backups(observed, backups["ContinuousBackupsDescription"])
             _absorb_ttl(observed, ttl.get("TimeToLiveDescription", {}))
-            observed.private["replicaTags"] = _replica_tags(ctx, observed)
             return observed
         return None
 
@@ -708,10 +709,14 @@ def _replica_tags_in(ctx: KindContext, region: str, name: str) -> dict[str, str]
         return None  # not visible in its region yet: not compared, tagged later
 
 
+def _active_replicas(observed: Observed) -> list[str]:
+    return [region for region, status in sorted(observed.private.get("replicaStatus", {}).items()) if status == ACTIVE]
+
+
 def _replica_tags(ctx: KindContext, observed: Observed) -> dict[str, dict[str, str]]:
     tags: dict[str, dict[str, str]] = {}
-    for region, status in sorted(observed.private.get("replicaStatus", {}).items()):
-        if status == ACTIVE and (found := _replica_tags_in(ctx, region, observed.id)) is not None:
+    for region in _active_replicas(observed):
+        if (found := _replica_tags_in(ctx, region, observed.id)) is not None:
             tags[region] = found
     return tags
 

@@ -3,10 +3,11 @@ cannot change in place. Outputs: `id` and `name` (the role name), `arn`.
 
 IAM is global per account, while a workspace is one region of it: role names carry the
 environment and the region, and each kind instance owns one path, its `name_prefix`
-(`/cutlass-tech/<workspace>/<family>/`, `engine.arns.role_path`). IAM has no tag filter, but
-ListRoles filters by path prefix, so one call finds the roles of the family, orphans included;
-GetRole then gives each role's tags (ListRoles omits them) and GetRolePolicy each declared
-inline policy.
+(`/cutlass-tech/<workspace>/<family>/`, `engine.arns.role_path`). Observe reads twice whatever the
+number of roles: ListRoles by that path (the roles of the family, orphans included, with their
+trust policy and description) and GetAccountAuthorizationDetails for the account's roles (their
+tags and inline policies, which ListRoles omits; 1000 roles a page), skipped when the family is
+empty.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from botocore.exceptions import ClientError
 from cutlass_operator.engine.errors import TerminalError
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind, normalise
 from cutlass_operator.props.iam import RoleProps
-from cutlass_operator.resources.errors import aws_errors, error_code, is_not_found, tolerate_not_found
+from cutlass_operator.resources.errors import aws_errors, error_code, tolerate_not_found
 from cutlass_operator.resources.tags import from_aws, key_of, matches, tag_changes
 
 if TYPE_CHECKING:
@@ -46,21 +47,29 @@ class RoleKind(ResourceKind[RoleProps]):
     def observe_many(self, ctx: KindContext, desired: Sequence[Desired[RoleProps]]) -> list[Observed]:
         iam = _client(ctx)
         path = self.name_prefix
-        wanted = {d.key: d for d in desired}
         found: list[Observed] = []
         with aws_errors(f"observe {self.kind} {path}"):
-            for page in iam.get_paginator("list_roles").paginate(PathPrefix=path):
-                for listed in page["Roles"]:
-                    if listed.get("Path") != path:
-                        continue  # a deeper path belongs to another family
-                    with tolerate_not_found():  # deleted between the list and the get
-                        role = iam.get_role(RoleName=listed["RoleName"])["Role"]
-                        tags = from_aws(role.get("Tags"))
-                        if not matches(tags, ctx.selector):
-                            continue
-                        key = key_of(tags, role["RoleName"])
-                        declared = wanted[key].properties.get("inlinePolicies", {}) if key in wanted else {}
-                        found.append(self._observed(key, role, tags, _inline_policies(iam, role["RoleName"], declared)))
+            listed = {
+                role["RoleName"]: role
+                for page in iam.get_paginator("list_roles").paginate(PathPrefix=path)
+                for role in page["Roles"]
+                if role.get("Path") == path  # a deeper path belongs to another family
+            }
+            if not listed:
+                return found
+            pages = iam.get_paginator("get_account_authorization_details").paginate(
+                Filter=["Role"], PaginationConfig={"PageSize": 1000}
+            )
+            for page in pages:
+                for detail in page.get("RoleDetailList", []):
+                    role = listed.get(detail.get("RoleName", ""))
+                    tags = from_aws(detail.get("Tags"))
+                    if role is None or not matches(tags, ctx.selector):
+                        continue
+                    policies = {
+                        p["PolicyName"]: _document(p["PolicyDocument"]) for p in detail.get("RolePolicyList", [])
+                    }
+                    found.append(self._observed(key_of(tags, role["RoleName"]), role, tags, policies))
         return found
 
     def create(self, ctx: KindContext, desired: Desired[RoleProps]) -> Observed:
@@ -148,31 +157,16 @@ class RoleKind(ResourceKind[RoleProps]):
         return Observed(key, self.kind, name, properties, tags, {"id": name, "name": name, "arn": role["Arn"]})
 
 
-def _inline_policies(iam: IAMClient, role: str, declared: Mapping[str, Any]) -> dict[str, Any]:
-    """The declared inline policies as AWS has them; one missing is simply absent."""
-    policies: dict[str, Any] = {}
-    for name in sorted(declared):
-        try:
-            policies[name] = _document(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
-        except ClientError as exc:
-            if not is_not_found(exc):
-                raise
-    return policies
-
-
 def _sync_inline_policies(
     iam: IAMClient, role: str, wanted: Mapping[str, Any], have: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """Put the policies that differ and delete the ones not declared. Observe reads only the declared
-    policies, to spare a read per resync; a write is rare enough to afford listing them all."""
+    """Put the policies that differ and delete the ones not declared (observe reads them all)."""
     for name, document in sorted(wanted.items()):
         if name not in have or _differs(document, have[name]):
             iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document))
-    for page in iam.get_paginator("list_role_policies").paginate(RoleName=role):
-        for name in page["PolicyNames"]:
-            if name not in wanted:
-                with tolerate_not_found():
-                    iam.delete_role_policy(RoleName=role, PolicyName=name)
+    for name in sorted(set(have) - set(wanted)):
+        with tolerate_not_found():
+            iam.delete_role_policy(RoleName=role, PolicyName=name)
     return dict(wanted)
 
 

@@ -2,11 +2,12 @@
 change in place. Outputs: `id` and `name` (the name), `arn` (without the trailing `:*`) and
 `streamsArn` (with it).
 
-DescribeLogGroups has no tag filter and does not return tags. Each kind instance therefore owns
-one family of names (`/aws/vpc/flowlogs/`, `/aws/lambda/`...) and lists it with one call by
-prefix; the tags of each group in the family (one ListTagsForResource each) confirm it is
-managed and name its key. Keeping families apart keeps a layer from paying for the tags of
-another layer's groups.
+DescribeLogGroups has no tag filter and does not return tags, so observe makes two reads whatever
+the number of groups: the tagging API's GetResources gives the workspace's groups with their tags
+(the selector decides which are ours; the key tag names the entry), and DescribeLogGroups by the
+kind's name prefix (its family: `/aws/vpc/flowlogs/`, `/aws/lambda/`...) their retention. A group
+of the family that the tagging API does not list is not ours, or not tagged yet: a create that
+finds it adopts it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from cutlass_operator.engine.arns import log_group_arn
 from cutlass_operator.engine.resource import Desired, FieldDiff, KindContext, Observed, ResourceKind
 from cutlass_operator.props.logs import LogGroupProps
 from cutlass_operator.resources.errors import aws_errors, error_code, tolerate_not_found
-from cutlass_operator.resources.tags import key_of, matches, tag_changes
+from cutlass_operator.resources.tags import key_of, tag_changes, tagged_resources
 
 if TYPE_CHECKING:
     from mypy_boto3_logs.client import CloudWatchLogsClient
@@ -48,13 +49,15 @@ class LogGroupKind(ResourceKind[LogGroupProps]):
                 raise ValueError(f"{d.key}: log group {d.properties['logGroupName']} is outside {self.name_prefix}")
         found: list[Observed] = []
         with aws_errors(f"observe {self.kind} {self.name_prefix}*"):
+            tagged = tagged_resources(ctx, "logs:log-group")
+            if not tagged:
+                return found
             pages = logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=self.name_prefix)
             for page in pages:
                 for group in page.get("logGroups", []):
-                    with tolerate_not_found():  # deleted between the list and the tags
-                        tags = logs.list_tags_for_resource(resourceArn=_arn(group)).get("tags", {})
-                        if matches(tags, ctx.selector):
-                            found.append(self._observed(key_of(tags, group["logGroupName"]), group, tags))
+                    tags = tagged.get(_arn(group))
+                    if tags is not None:
+                        found.append(self._observed(key_of(tags, group["logGroupName"]), group, tags))
         return found
 
     def create(self, ctx: KindContext, desired: Desired[LogGroupProps]) -> Observed:

@@ -9,9 +9,9 @@ list yet) and brings it to the desired attributes, and refuses otherwise. SQS re
 60 seconds after DeleteQueue (`QueueDeletedRecently`): retried.
 
 Observe. The Resource Groups Tagging API's GetResources with the selector tags and `sqs` lists
-the workspace's queues with their tags (moto implements it for SQS); then per queue GetQueueUrl
-(the URL is what consumers use, and its host is the endpoint's, so it is read rather than built)
-and one GetQueueAttributes(All). A no-op resync of N queues reads 1 + 2N times. SQS returns every
+the workspace's queues with their tags (moto implements it for SQS); then per queue one
+GetQueueAttributes(All), on the URL built from the client's endpoint, the account and the name (what
+GetQueueUrl would answer). A no-op resync of N queues reads 1 + N times. SQS returns every
 attribute as a string and the policies as JSON; they are parsed back to the property shapes
 before comparing.
 
@@ -83,8 +83,8 @@ class QueueKind(ResourceKind[QueueProps]):
         with aws_errors(f"observe {self.kind} in {ctx.region}"):
             for arn, tags in sorted(tagged_resources(ctx, "sqs").items()):
                 name = arn.rsplit(":", 1)[-1]
-                try:  # deleted between the listing and the reads
-                    url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=ctx.account_id)["QueueUrl"]
+                url = _queue_url(sqs, ctx.account_id, name)
+                try:  # deleted between the listing and the read
                     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"]).get("Attributes", {})
                 except ClientError as exc:
                     if _queue_not_found(exc):
@@ -211,6 +211,12 @@ def _redrive(raw: str | None) -> dict[str, Any] | None:
     if not policy:
         return None
     return {"deadLetterTargetArn": policy.get("deadLetterTargetArn"), "maxReceiveCount": int(policy["maxReceiveCount"])}
+
+
+def _queue_url(sqs: SQSClient, account_id: str, name: str) -> str:
+    """A queue's URL is the SQS endpoint, the owner's account and the name (the form AWS documents and
+    GetQueueUrl answers with): built, it spares a read per queue."""
+    return f"{sqs.meta.endpoint_url.rstrip('/')}/{account_id}/{name}"
 
 
 def _client(ctx: KindContext) -> SQSClient:
