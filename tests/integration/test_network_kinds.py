@@ -430,6 +430,11 @@ class TestDriftIsRepaired:
         repair(ctx, layer, full, "network/flow-logs/log-group")
         assert diffs(ctx, layer, full) == {}
 
+    @pytest.mark.parametrize(
+        ("everything_else", "drifted"),
+        [(True, ["assumeRolePolicyDocument", "inlinePolicies", "tags.Workspace"]), (False, ["inlinePolicies"])],
+        ids=["trust-policies-and-tags", "an-added-policy-alone"],
+    )
     def test_role_trust_inline_policy_and_tags(
         self,
         ctx: KindContext,
@@ -437,40 +442,27 @@ class TestDriftIsRepaired:
         layer: NetworkLayer,
         full: list[Desired],
         built: dict[str, Observed],
+        *,
+        everything_else: bool,
+        drifted: list[str],
     ) -> None:
         iam = clients.client("iam")
         role = built["network/flow-logs/role"].id
-        lambda_trust = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-            ],
-        }
-        iam.update_assume_role_policy(RoleName=role, PolicyDocument=json.dumps(lambda_trust))
-        iam.delete_role_policy(RoleName=role, PolicyName="flow-logs-delivery")
+        # An inline policy added by hand is drift on its own: observe reads every one.
         everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
         iam.put_role_policy(RoleName=role, PolicyName="extra", PolicyDocument=json.dumps(everything))
-        iam.untag_role(RoleName=role, TagKeys=["Workspace"])
+        if everything_else:
+            lambda_trust = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+            iam.update_assume_role_policy(RoleName=role, PolicyDocument=json.dumps(lambda_trust))
+            iam.delete_role_policy(RoleName=role, PolicyName="flow-logs-delivery")
+            iam.untag_role(RoleName=role, TagKeys=["Workspace"])
         diff = diffs(ctx, layer, full)["network/flow-logs/role"]
-        assert [line.split(":")[0] for line in diff] == ["assumeRolePolicyDocument", "inlinePolicies", "tags.Workspace"]
-        repair(ctx, layer, full, "network/flow-logs/role")
-        assert diffs(ctx, layer, full) == {}
-        assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["flow-logs-delivery"]
-
-    def test_an_inline_policy_added_by_hand_is_drift_and_removed(
-        self,
-        ctx: KindContext,
-        clients: AwsClients,
-        layer: NetworkLayer,
-        full: list[Desired],
-        built: dict[str, Observed],
-    ) -> None:
-        iam = clients.client("iam")
-        role = built["network/flow-logs/role"].id
-        everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-        iam.put_role_policy(RoleName=role, PolicyName="extra", PolicyDocument=json.dumps(everything))
-        diff = diffs(ctx, layer, full)["network/flow-logs/role"]
-        assert [line.split(":")[0] for line in diff] == ["inlinePolicies"]
+        assert [line.split(":")[0] for line in diff] == drifted
         repair(ctx, layer, full, "network/flow-logs/role")
         assert diffs(ctx, layer, full) == {}
         assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["flow-logs-delivery"]
