@@ -11,9 +11,6 @@ from cutlass_operator.engine.resource import ClientFactory
 from cutlass_operator.props.dynamodb import TableFacts
 from cutlass_operator.resources.errors import aws_errors, is_not_found
 
-# `TableFacts` is pure data, in the props module so layers read it; the workflows import it here too.
-__all__ = ["TableFacts", "table_facts"]
-
 
 def table_facts(clients: ClientFactory, region: str, names: Sequence[str]) -> dict[str, TableFacts]:
     """One DescribeTable per table, at once: its status, ARN and this region's stream (each replica has its own)."""

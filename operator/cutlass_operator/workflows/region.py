@@ -32,7 +32,8 @@ from cutlass_operator.layers.data import DataLayer
 from cutlass_operator.layers.messaging import MessagingLayer
 from cutlass_operator.layers.network import NetworkLayer
 from cutlass_operator.layers.tables import table_names
-from cutlass_operator.resources.dynamodb_status import TableFacts, table_facts
+from cutlass_operator.props.dynamodb import TableFacts
+from cutlass_operator.resources.dynamodb_status import table_facts
 from cutlass_operator.workflows.changes import ChangeRequest, SuspendedError, decide
 from cutlass_operator.workflows.layers import LayerRun
 from cutlass_operator.workflows.report import Mode, Report, changes_of
