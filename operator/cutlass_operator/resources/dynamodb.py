@@ -96,7 +96,7 @@ class TableKind(ResourceKind[TableProps]):
         delete_wait: WaitPolicy | None = None,
     ) -> None:
         if not name_prefix:
-            raise ValueError("a table kind needs a name prefix: listing every table costs a read per table")
+            raise ValueError("a table kind needs a name prefix: it keeps its family apart from other layers'")
         super().__init__(name_prefix, orphan_scope)
         # A new table is ACTIVE within seconds; a replica takes minutes, its removal as long.
         self.create_wait = create_wait or WaitPolicy(timeout=120.0, interval=3.0)

@@ -39,7 +39,7 @@ class LogGroupKind(ResourceKind[LogGroupProps]):
 
     def __init__(self, name_prefix: str = "", orphan_scope: str = "") -> None:
         if not name_prefix:
-            raise ValueError("a log group kind needs a name prefix: listing every group costs a read per group")
+            raise ValueError("a log group kind needs a name prefix: it describes its family of groups by it")
         super().__init__(name_prefix, orphan_scope)
 
     def observe_many(self, ctx: KindContext, desired: Sequence[Desired[LogGroupProps]]) -> list[Observed]:
