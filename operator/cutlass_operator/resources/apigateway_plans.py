@@ -60,7 +60,6 @@ if TYPE_CHECKING:
     from mypy_boto3_apigateway.type_defs import PatchOperationTypeDef
 
 PLAN_SETTINGS = ("description", "throttle", "quota", "apiStages")
-KEY_SETTINGS = ("description", "enabled", "usagePlanId")
 
 
 def _check_prefix(desired: Sequence[Desired[Props]], prefix: str, what: str) -> None:
@@ -237,14 +236,12 @@ class ApiKeyKind(ResourceKind[ApiKeyProps]):
             pages = apigw.get_paginator("get_api_keys").paginate(
                 includeValues=False, PaginationConfig={"PageSize": PAGE_SIZE}
             )
-            ours = [
-                (key, dict(key.get("tags", {})))
-                for page in pages
-                for key in page.get("items", [])
-                if str(key.get("name", "")).startswith(self.name_prefix)
-                and matches(dict(key.get("tags", {})), ctx.selector)
-            ]
-            entries = [(key, tags, key_of(tags, key.get("id", ""))) for key, tags in ours]
+            entries = []
+            for page in pages:
+                for key in page.get("items", []):
+                    tags = dict(key.get("tags", {}))
+                    if str(key.get("name", "")).startswith(self.name_prefix) and matches(tags, ctx.selector):
+                        entries.append((key, tags, key_of(tags, key.get("id", ""))))
             # An orphan is only deleted, whatever plan it is in: membership is read for wanted keys.
             holding = _plans_holding(apigw, ctx) if any(entry in wanted for _, _, entry in entries) else {}
             for key, tags, entry in entries:
@@ -347,6 +344,7 @@ def _plans_holding(apigw: APIGatewayClient, ctx: KindContext) -> dict[str, list[
             keys = apigw.get_paginator("get_usage_plan_keys").paginate(
                 usagePlanId=plan["id"], PaginationConfig={"PageSize": PAGE_SIZE}
             )
-            for key in (item for keys_page in keys for item in keys_page.get("items", [])):
-                holding.setdefault(str(key.get("id", "")), []).append(plan["id"])
+            for keys_page in keys:
+                for key in keys_page.get("items", []):
+                    holding.setdefault(str(key.get("id", "")), []).append(plan["id"])
     return {key: sorted(plans) for key, plans in holding.items()}
